@@ -1,0 +1,63 @@
+"""The usage event: one metered (or unmetered) call, as stored in `usage_events`.
+
+The request path builds one `UsageEvent` per upstream attempt and hands it to the
+recorder; storage, metrics and reports read the same fields. Token counts follow the
+OpenAI convention: `cached_input_tokens` is part of `input_tokens` and
+`reasoning_tokens` is part of `output_tokens`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    event_id: str  # unique per row (a retried request has one row per attempt)
+    request_id: str  # the x-request-id the client saw
+    created_at: datetime  # UTC, when the request arrived
+    team: str
+    endpoint: str  # chat.completions | completions | embeddings | responses | messages | models | passthrough
+    status_code: int
+    key_id: str | None = None
+    requested_model: str | None = None
+    served_model: str | None = None  # the `model` the upstream answered with
+    model_id: str | None = None  # catalog id the estimate used, e.g. "openai/gpt-4o"
+    provider: str | None = None
+    deployment: str | None = None
+    attempt: int = 0  # 0 for the first upstream attempt, 1.. for retries and fallbacks
+    stream: bool = False
+    metered: bool = True
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_source: str = "none"  # upstream | estimated | none
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    energy_wh: float = 0.0
+    energy_wh_min: float = 0.0
+    energy_wh_max: float = 0.0
+    emissions_gco2e: float = 0.0
+    emissions_gco2e_min: float = 0.0
+    emissions_gco2e_max: float = 0.0
+    emissions_operational_gco2e: float = 0.0
+    emissions_embodied_gco2e: float = 0.0
+    emissions_market_gco2e: float | None = None
+    water_ml: float = 0.0
+    water_ml_min: float = 0.0
+    water_ml_max: float = 0.0
+    grid_zone: str | None = None
+    grid_gco2e_per_kwh: float | None = None
+    method: str | None = None
+    quality: str | None = None
+    error_type: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_row(self) -> dict[str, Any]:
+        """Column values for `usage_events` (warnings joined, everything else as is)."""
+        row = asdict(self)
+        row["warnings"] = ",".join(self.warnings) if self.warnings else None
+        return row
