@@ -1,0 +1,88 @@
+"""Anthropic Messages API (`POST /v1/messages`): a Message, or its event stream.
+
+Token accounting follows Anthropic's: `input_tokens` excludes cache reads and cache writes
+(total input = all three), thinking counts as output, and the stream's `message_delta`
+carries the cumulative `output_tokens` after `message_start` announced 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .content import input_tokens, words
+from .openai_wire import Reply
+from .options import Behaviour
+from .sse import new_id, typed_event
+
+DEFAULT_MODEL = "claude-3-5-haiku-latest"
+
+
+def messages(body: dict[str, Any], beh: Behaviour) -> Reply:
+    out = words(beh.output_tokens)
+    prompt = input_tokens(beh, body.get("messages"), body.get("system"))
+    usage = {
+        "input_tokens": max(prompt - beh.cached_tokens - beh.cache_write_tokens, 0),
+        "cache_creation_input_tokens": beh.cache_write_tokens,
+        "cache_read_input_tokens": beh.cached_tokens,
+        "output_tokens": len(out) + beh.reasoning_tokens,
+        "service_tier": "standard",
+    }
+    message: dict[str, Any] = {
+        "id": new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model") or DEFAULT_MODEL,
+        "content": [{"type": "text", "text": "".join(out)}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+    }
+    if body.get("stream"):
+        return _events(message, usage if beh.usage else None, out)
+    if beh.usage:
+        message["usage"] = usage
+    return message
+
+
+def _events(
+    message: dict[str, Any], usage: dict[str, Any] | None, out: tuple[str, ...]
+) -> Iterator[bytes]:
+    start = {**message, "content": [], "stop_reason": None}
+    delta: dict[str, Any] = {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+    }
+    if usage is not None:
+        start["usage"] = {**usage, "output_tokens": 1}
+        delta["usage"] = {"output_tokens": usage["output_tokens"]}
+    yield typed_event({"type": "message_start", "message": start})
+    yield typed_event(
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    )
+    yield typed_event({"type": "ping"})
+    for word in out:
+        yield typed_event(
+            {"type": "content_block_delta", "index": 0,
+             "delta": {"type": "text_delta", "text": word}}
+        )
+    yield typed_event({"type": "content_block_stop", "index": 0})
+    yield typed_event(delta)
+    yield typed_event({"type": "message_stop"})
+
+
+def error(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's error envelope, with the `type` Anthropic uses for that status."""
+    kind = _ERRORS.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}

@@ -1,0 +1,24 @@
+"""Server-sent-event framing and ids shared by the OpenAI and Anthropic wire formats."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+
+DONE = b"data: [DONE]\n\n"
+
+
+def data_event(payload: dict[str, Any]) -> bytes:
+    """`data: {...}` frame, as OpenAI chat/completions streams use (no `event:` line)."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def typed_event(payload: dict[str, Any]) -> bytes:
+    """`event: <type>` + `data:` frame, as the Responses API and Anthropic streams use."""
+    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def new_id(prefix: str) -> str:
+    return prefix + os.urandom(12).hex()
