@@ -1,0 +1,75 @@
+"""Usage rows: idempotent batch inserts (the writer and its spool replay) and single lookups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from proxy.store.tables import UsageEventRow
+
+usage_events = UsageEventRow.__table__
+EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in usage_events.columns if c.name != "id")
+
+# Both databases cap bind parameters per statement (Postgres 32767, SQLite 32766).
+_MAX_PARAMS = 30_000
+_ROWS_PER_STATEMENT = _MAX_PARAMS // len(EVENT_COLUMNS)
+
+
+async def insert_events(
+    engine_or_conn: AsyncEngine | AsyncConnection, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert `UsageEvent.to_row()` dicts; rows whose `event_id` is already stored are skipped.
+
+    Skipping on conflict is what makes spool replay safe: a batch that was partly or fully
+    written before a crash can be replayed any number of times without duplicates. Given a
+    connection, the caller owns the transaction; given an engine, the batch commits as one.
+    """
+    if not rows:
+        return
+    if isinstance(engine_or_conn, AsyncConnection):
+        await _insert(engine_or_conn, rows)
+        return
+    async with engine_or_conn.begin() as conn:
+        await _insert(conn, rows)
+
+
+async def _insert(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = [
+            {name: row[name] for name in EVENT_COLUMNS}
+            for row in rows[start : start + _ROWS_PER_STATEMENT]
+        ]
+        stmt = dialect.insert(usage_events).values(chunk)
+        await conn.execute(stmt.on_conflict_do_nothing(index_elements=["event_id"]))
+
+
+async def get_event(
+    engine: AsyncEngine, *, request_id: str, team: str | None
+) -> dict[str, Any] | None:
+    """The stored event of a request's latest attempt, as `UsageEvent` keyword arguments.
+
+    `team=None` searches every team (admin); otherwise other teams' requests stay invisible.
+    """
+    query = select(*(usage_events.c[name] for name in EVENT_COLUMNS)).where(
+        usage_events.c.request_id == request_id
+    )
+    if team is not None:
+        query = query.where(usage_events.c.team == team)
+    query = query.order_by(usage_events.c.attempt.desc(), usage_events.c.id.desc()).limit(1)
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    event = dict(row._mapping)
+    event["warnings"] = event["warnings"].split(",") if event["warnings"] else []
+    return event
+
+
+async def count_events(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(usage_events)) or 0)
