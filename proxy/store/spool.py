@@ -4,7 +4,8 @@ Replay never deletes a row before it is committed: the live file is first rename
 `<name>.replaying` (new rows keep going to a fresh live file), the renamed file is inserted
 batch by batch, and only then removed. A process that dies mid-replay leaves the renamed
 file behind and the next replay starts it over; inserts skip known `event_id`s, so rows
-already written are not duplicated.
+already written are not duplicated. Rows the database refuses outright go to
+`<name>.rejected` for an operator to inspect, so one bad row cannot block the others.
 """
 
 from __future__ import annotations
@@ -33,13 +34,20 @@ class Spool:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.replaying = path.with_name(path.name + ".replaying")
+        self.rejected = path.with_name(path.name + ".rejected")
         self._lock = threading.Lock()
 
     def append(self, rows: Sequence[Mapping[str, Any]], *, fsync: bool = True) -> None:
+        self._append(self.path, rows, fsync=fsync)
+
+    def reject(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._append(self.rejected, rows, fsync=True)
+
+    def _append(self, path: Path, rows: Sequence[Mapping[str, Any]], *, fsync: bool) -> None:
         data = "".join(json.dumps(row, default=_encode) + "\n" for row in rows).encode()
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a+b") as f:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a+b") as f:
                 # A crash mid-append can leave a torn last line; start on a fresh line so the
                 # torn fragment does not swallow the next good row.
                 if f.tell() > 0:
@@ -97,9 +105,8 @@ class Spool:
 
 
 def _encode(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot spool a {type(value).__name__}")
+    # Anything else is a malformed row; keep it (as text) rather than fail to spool the batch.
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _decode(row: object) -> dict[str, Any]:

@@ -3,8 +3,9 @@ in multi-row inserts. When the database is down they go to a spool file and are 
 it is back, so a call is never lost because its row could not be written.
 
     submit() -> queue -> batch -> insert_events ─ok─> database
-                  │full            └─error─> spool ──replay (backoff)──┘
-                  └────────────────> spool
+                  │full            ├─error─> spool ──replay (backoff)──┘
+                  └────────────────┤
+                                   └─row refused by a healthy database─> spool.rejected
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.events import UsageEvent
 from proxy.store.spool import Spool
-from proxy.store.usage import insert_events
+from proxy.store.usage import insert_events, usage_events
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class UsageWriter:
         self._in_flight = 0
         self._spooled = 0
         self._written = 0
+        self._rejected = 0
         self._healthy = True
         self._backoff_s = _MIN_BACKOFF_S
         self._retry_at = 0.0
@@ -68,6 +72,11 @@ class UsageWriter:
     def written_rows(self) -> int:
         """Rows committed by this writer (replayed rows included, even if already stored)."""
         return self._written
+
+    @property
+    def rejected_rows(self) -> int:
+        """Rows the database refused outright, set aside in `<spool>.rejected`."""
+        return self._rejected
 
     @property
     def healthy(self) -> bool:
@@ -148,11 +157,10 @@ class UsageWriter:
         try:
             if self._healthy or time.monotonic() >= self._retry_at:
                 try:
-                    await insert_events(self._engine, batch)
+                    await self._insert(batch)
                 except Exception as exc:
                     self._failed(exc)
                 else:
-                    self._written += len(batch)
                     self._recovered()
                     return
             await self._to_spool(batch)
@@ -190,8 +198,7 @@ class UsageWriter:
         try:
             while (item := await asyncio.to_thread(next, batches, None)) is not None:
                 rows, lines = item
-                await insert_events(self._engine, rows)
-                self._written += len(rows)
+                await self._insert(rows)
                 replayed += lines
             await asyncio.to_thread(self._spool.finish, path)
         except Exception as exc:
@@ -202,6 +209,40 @@ class UsageWriter:
         self._spooled = max(0, self._spooled - replayed)
         self._recovered()
         log.info("replayed %d spooled usage rows from %s", replayed, path)
+
+    async def _insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert a batch. If it fails while the table is reachable, the fault is in the rows:
+        insert them one by one and set aside those refused, so they cannot block the rest."""
+        try:
+            await insert_events(self._engine, rows)
+        except Exception:
+            if not await self._table_reachable():
+                raise
+        else:
+            self._written += len(rows)
+            return
+        for row in rows:
+            try:
+                await insert_events(self._engine, [row])
+            except Exception as exc:
+                if isinstance(exc, (OperationalError, InterfaceError, OSError)) or (
+                    isinstance(exc, DBAPIError) and exc.connection_invalidated
+                ):
+                    raise  # the database went away meanwhile: spool the batch and retry later
+                event_id = row.get("event_id")
+                log.error("usage row %s refused, kept in %s: %r", event_id, self._spool.rejected, exc)
+                await asyncio.to_thread(self._spool.reject, [row])
+                self._rejected += 1
+            else:
+                self._written += 1
+
+    async def _table_reachable(self) -> bool:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(select(usage_events.c.id).limit(0))
+        except Exception:
+            return False
+        return True
 
     def _failed(self, exc: Exception) -> None:
         if self._healthy:

@@ -187,11 +187,32 @@ async def test_replay_interrupted_by_a_crash_is_resumed_without_duplicates(
     spool_path.parent.mkdir(parents=True)
     as_json = [json.dumps(row, default=str) for row in events]
     spool_path.with_name("usage.jsonl.replaying").write_text("\n".join(as_json[:30]) + "\n")
-    spool_path.write_text("\n".join(as_json[25:]) + '\n{"event_id": "torn')
+    spool_path.write_text(
+        "\n".join([*as_json[25:], '{"event_id": "incomplete"}']) + '\n{"event_id": "torn'
+    )
 
     writer = UsageWriter(engine, spool_path=spool_path, **FAST)
     await writer.start()
     await writer.wait_idle()
     assert await count_events(engine) == await _distinct_events(engine) == 40
     assert not spool_path.exists() and not spool_path.with_name("usage.jsonl.replaying").exists()
+    assert writer.rejected_rows == 1 and writer.healthy
+    await writer.close()
+
+
+async def test_a_row_the_database_refuses_does_not_block_the_others(
+    engine: AsyncEngine, spool_path: Path
+) -> None:
+    good = _events(20)
+    bad = _events(1)[0]
+    bad.created_at = "not a timestamp"  # type: ignore[assignment]
+    writer = UsageWriter(engine, spool_path=spool_path, **FAST)
+    await writer.start()
+    for event in [*good[:10], bad, *good[10:]]:
+        writer.submit(event)
+    await writer.wait_idle()
+    assert await count_events(engine) == 20
+    assert writer.healthy and writer.rejected_rows == 1 and writer.spooled_rows == 0
+    [line] = spool_path.with_name("usage.jsonl.rejected").read_text().splitlines()
+    assert json.loads(line)["event_id"] == bad.event_id
     await writer.close()
