@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from .content import input_tokens, words
-from .openai_wire import Reply
 from .options import Behaviour
-from .sse import new_id, typed_event
+from .sse import Reply, new_id, typed_event
 
 DEFAULT_MODEL = "claude-3-5-haiku-latest"
 

@@ -15,13 +15,13 @@ import orjson
 from . import anthropic_wire, openai_wire
 from .options import Behaviour, MockOptions
 from .responses_wire import responses
-from .sse import new_id
+from .sse import Reply, new_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Handler = Callable[[dict[str, Any], Behaviour], openai_wire.Reply]
+Handler = Callable[[dict[str, Any], Behaviour], Reply]
 
 _JSON = b"application/json"
 _SSE = b"text/event-stream; charset=utf-8"

@@ -1,7 +1,7 @@
 """OpenAI wire format: chat completions, legacy completions, embeddings, responses, models.
 
-Each builder takes the parsed request body and the request's `Behaviour` and returns either
-a JSON document or an iterator of ready-framed SSE events. Field names follow the `openai`
+Each builder takes the parsed request body and the request's `Behaviour` and returns a
+`Reply`: a JSON document or an iterator of ready-framed SSE events. Field names follow the `openai`
 SDK's types (`openai/types/...`); token accounting follows OpenAI's: `prompt_tokens`
 includes cached tokens and `completion_tokens` includes reasoning tokens.
 """
@@ -16,10 +16,9 @@ from typing import Any
 
 from .content import input_tokens, words
 from .options import Behaviour
-from .sse import DONE, data_event, new_id
+from .sse import DONE, Reply, data_event, new_id
 
 DEFAULT_MODEL = "mock-gpt"
-Reply = dict[str, Any] | Iterator[bytes]
 
 
 def _usage(beh: Behaviour, prompt: int, visible: int) -> dict[str, Any]:
@@ -72,7 +71,9 @@ def chat_completions(body: dict[str, Any], beh: Behaviour) -> Reply:
     if body.get("stream"):
         head["object"] = "chat.completion.chunk"
         return _stream(head, _chat_deltas(n, out), usage if _wants_usage(body, beh) else None)
-    message = {"role": "assistant", "content": "".join(out), "refusal": None, "annotations": []}
+    message: dict[str, Any] = {
+        "role": "assistant", "content": "".join(out), "refusal": None, "annotations": []
+    }
     head["choices"] = [
         {"index": i, "message": message, "logprobs": None, "finish_reason": "stop"}
         for i in range(n)

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from .content import input_tokens, words
-from .openai_wire import DEFAULT_MODEL, Reply
+from .openai_wire import DEFAULT_MODEL
 from .options import Behaviour
-from .sse import new_id, typed_event
+from .sse import Reply, new_id, typed_event
 
 
 def responses(body: dict[str, Any], beh: Behaviour) -> Reply:

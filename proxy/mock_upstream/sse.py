@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 DONE = b"data: [DONE]\n\n"
+Reply = dict[str, Any] | Iterator[bytes]
+"""What an endpoint builder returns: a JSON document, or ready-framed SSE events."""
 
 
 def data_event(payload: dict[str, Any]) -> bytes:
@@ -17,7 +20,8 @@ def data_event(payload: dict[str, Any]) -> bytes:
 
 def typed_event(payload: dict[str, Any]) -> bytes:
     """`event: <type>` + `data:` frame, as the Responses API and Anthropic streams use."""
-    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    kind: str = payload["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 def new_id(prefix: str) -> str:
