@@ -1,0 +1,345 @@
+"""`estimate()`: compose catalog, hardware, grid and energy coefficients into `Impacts`.
+
+Everything that depends only on the deployment (model, provider, zone, hardware,
+overrides) is resolved once into a cached `_Plan`; a call then costs a few dozen float
+operations for three scenarios (min, central, max).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from estimators import ecologits_data
+from estimators.catalog import ModelProfile, custom_profile, resolve
+from estimators.energy import (
+    DEFAULT_BATCH,
+    Scenario,
+    ecologits_scenario,
+    wattgate_scenario,
+)
+from estimators.errors import InvalidArgumentError
+from estimators.grid import LIVE_SOURCE, STATIC_SOURCE, GridMix, resolve_zone
+from estimators.hardware import PROVIDERS, GpuSpec, ProviderDefaults, resolve_gpu, resolve_provider
+from estimators.overrides import Overrides
+from estimators.types import Assumptions, Breakdown, Impacts, Range
+
+METHOD_VERSION = "wattgate-2"
+METHOD = f"{METHOD_VERSION} (ecologits-data {ecologits_data.DATA_VERSION})"
+COMPAT_METHOD = f"ecologits-compat (ecologits {ecologits_data.DATA_VERSION} formulas)"
+KINDS = frozenset({"chat", "completion", "embedding", "responses", "messages"})
+_HARDWARE_KEYS = frozenset({"gpu", "gpu_count", "batch_size"})
+
+# Model-error bands on IT energy: (low, high) multipliers around the central estimate.
+BAND_MEASURED = (0.9, 1.1)
+BAND_DECLARED_HW = (0.8, 1.25)  # batch and GPU declared: ML.ENERGY fit residual + workload mix
+BAND_DEFAULT_HW = (0.7, 1.5)  # batch assumed (64): +-1 doubling of the batch
+BAND_FALLBACK = (0.5, 2.0)
+
+
+class _Plan(NamedTuple):
+    lo: Scenario
+    mid: Scenario
+    hi: Scenario
+    mean_value: bool  # EcoLogits compatibility: value = (min + max) / 2
+    zero_when_empty: bool
+    mix: GridMix
+    market: float | None
+    model_id: str | None
+    quality: str
+    method: str
+    warnings: tuple[str, ...]
+    assumptions: Assumptions
+
+
+def _provider_for(profile: ModelProfile, given: str | None) -> tuple[ProviderDefaults, list[str]]:
+    warns: list[str] = []
+    if given is not None:
+        defaults, known = resolve_provider(given)
+        if not known:
+            warns.append(f"provider-unknown: {given!r}; generic data-centre defaults used")
+        return defaults, warns
+    if profile.namespace in PROVIDERS:
+        return PROVIDERS[profile.namespace], warns
+    return PROVIDERS["generic"], warns
+
+
+def _hardware(hw: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in hw:
+        if key not in _HARDWARE_KEYS:
+            raise InvalidArgumentError(
+                f"unknown hardware key {key!r} (known: {', '.join(sorted(_HARDWARE_KEYS))})"
+            )
+        if value is None:
+            continue
+        if key == "gpu":
+            out[key] = resolve_gpu(str(value))
+        else:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(f"hardware {key!r} must be an integer >= 1, got {value!r}")
+            out[key] = value
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _plan(
+    model: str,
+    provider: str | None,
+    zone: str | None,
+    hw: tuple[tuple[str, Any], ...],
+    ov: Overrides | None,
+    compat: bool,
+) -> _Plan:
+    ov = ov or Overrides()
+    provider_name = provider if provider is not None else ov.provider
+    prefer = resolve_provider(provider_name)[0].catalog if provider_name else ()
+    profile, model_warns = resolve(ov.model or model, prefer)
+    defaults, warns = _provider_for(profile, provider_name)
+    warns = list(model_warns) + warns
+    mix = resolve_zone(zone if zone is not None else (ov.zone or defaults.zone))
+    warns.extend(f"electricity-mix: {w}" for w in mix.warnings)
+
+    if compat:
+        eco_defaults = PROVIDERS.get(profile.namespace, defaults)
+        if profile.model_id is None or profile.eco_provider is None:
+            warns.append("ecologits-compat: model unknown to EcoLogits; its formulas applied anyway")
+        corners = []
+        for i in (0, 2):
+            corners.append(
+                ecologits_scenario(
+                    active_b=profile.active_b[i],
+                    total_b=profile.total_b[i],
+                    pue=eco_defaults.pue[i],
+                    wue_onsite=eco_defaults.wue_onsite[i],
+                    wue_offsite=mix.wue_offsite_l_per_kwh,
+                    tps=profile.tps,
+                    ttft_s=profile.ttft_s,
+                )
+            )
+        lo, hi = corners
+        return _Plan(
+            lo=lo, mid=lo, hi=hi, mean_value=True, zero_when_empty=False, mix=mix, market=None,
+            model_id=profile.model_id, quality="fallback" if profile.model_id is None else (
+                "modelled-open-weights" if profile.open_weights else "modelled-closed"),
+            method=COMPAT_METHOD, warnings=tuple(warns),
+            assumptions=Assumptions(
+                provider=eco_defaults.key, gpu="H100", gpu_count=hi.gpu_count, batch_size=DEFAULT_BATCH,
+                pue=(eco_defaults.pue[0] + eco_defaults.pue[2]) / 2,
+                wue_onsite_l_per_kwh=(eco_defaults.wue_onsite[0] + eco_defaults.wue_onsite[2]) / 2,
+                wue_offsite_l_per_kwh=mix.wue_offsite_l_per_kwh,
+                active_params_b=Range(*_vmm(profile.active_b)),
+                total_params_b=Range(*_vmm(profile.total_b)),
+            ),
+        )
+
+    if ov.active_params_b is not None or ov.total_params_b is not None:
+        profile = custom_profile(profile, _pair(ov.active_params_b), _pair(ov.total_params_b))
+    hwd = _hardware(hw)
+    gpu: GpuSpec = hwd.get("gpu") or (resolve_gpu(ov.gpu) if ov.gpu else resolve_gpu("H100"))
+    gpu_count: int | None = hwd.get("gpu_count") or ov.gpu_count
+    batch: int | None = hwd.get("batch_size") or ov.batch_size
+    measured = ov.measured_wh_per_output_token is not None
+    if measured:
+        quality, band = "measured", BAND_MEASURED
+    elif profile.model_id is None and ov.active_params_b is None:
+        quality, band = "fallback", BAND_FALLBACK
+    else:
+        quality = "modelled-open-weights" if profile.open_weights else "modelled-closed"
+        band = BAND_DECLARED_HW if batch is not None else BAND_DEFAULT_HW
+    batch = batch or DEFAULT_BATCH
+    pue3 = (ov.pue,) * 3 if ov.pue is not None else defaults.pue
+    wue3 = (ov.wue_onsite,) * 3 if ov.wue_onsite is not None else defaults.wue_onsite
+    bands = (band[0], 1.0, band[1])
+    scen = [
+        wattgate_scenario(
+            active_b=profile.active_b[i],
+            total_b=profile.total_b[i],
+            gpu=gpu,
+            gpu_count=gpu_count,
+            batch=batch,
+            pue=pue3[i],
+            wue_onsite=wue3[i],
+            wue_offsite=mix.wue_offsite_l_per_kwh,
+            band=bands[i],
+            tps=profile.tps,
+            ttft_s=profile.ttft_s,
+            measured_out_wh=ov.measured_wh_per_output_token,
+            measured_in_wh=ov.measured_wh_per_input_token,
+        )
+        for i in range(3)
+    ]
+    return _Plan(
+        lo=scen[0], mid=scen[1], hi=scen[2], mean_value=False, zero_when_empty=True, mix=mix,
+        market=ov.market_gco2e_per_kwh, model_id=profile.model_id, quality=quality, method=METHOD,
+        warnings=tuple(warns),
+        assumptions=Assumptions(
+            provider=defaults.key, gpu=gpu.kind, gpu_count=scen[1].gpu_count, batch_size=batch,
+            pue=pue3[1], wue_onsite_l_per_kwh=wue3[1], wue_offsite_l_per_kwh=mix.wue_offsite_l_per_kwh,
+            active_params_b=Range(*_vmm(profile.active_b)), total_params_b=Range(*_vmm(profile.total_b)),
+        ),
+    )
+
+
+def _vmm(t: tuple[float, float, float]) -> tuple[float, float, float]:
+    return (t[1], t[0], t[2])
+
+
+def _pair(spec: float | tuple[float, float] | None) -> tuple[float, float] | None:
+    if spec is None:
+        return None
+    if isinstance(spec, tuple):
+        return spec
+    return (spec, spec)
+
+
+def _tokens(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise InvalidArgumentError(f"{name} must be a non-negative integer, got {value!r}")
+    if value < 0:
+        raise InvalidArgumentError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _seconds(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise InvalidArgumentError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def estimate(
+    model: str,
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cached_input_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    latency_s: float | None = None,
+    ttft_s: float | None = None,
+    kind: str = "chat",
+    provider: str | None = None,
+    zone: str | None = None,
+    hardware: Mapping[str, Any] | None = None,
+    overrides: Overrides | None = None,
+    grid_intensity: float | None = None,
+    ecologits_compat: bool = False,
+) -> Impacts:
+    """Energy, emissions and water of one LLM call (see docs/methodology.md).
+
+    Token counts follow OpenAI: `cached_input_tokens` is part of `input_tokens`,
+    `reasoning_tokens` part of `output_tokens` (inconsistent values are clamped, with a
+    warning). Unknown models never raise; invalid arguments raise `EstimatorError`.
+    """
+    if not isinstance(model, str):
+        raise InvalidArgumentError(f"model must be a string, got {model!r}")
+    n_in = _tokens("input_tokens", input_tokens)
+    n_out = _tokens("output_tokens", output_tokens)
+    n_cached = _tokens("cached_input_tokens", cached_input_tokens)
+    n_reason = _tokens("reasoning_tokens", reasoning_tokens)
+    latency = _seconds("latency_s", latency_s)
+    ttft = _seconds("ttft_s", ttft_s)
+    if kind not in KINDS:
+        raise InvalidArgumentError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    if overrides is not None and not isinstance(overrides, Overrides):
+        raise InvalidArgumentError("overrides must be an Overrides instance (Overrides.from_mapping)")
+    if grid_intensity is not None:
+        if isinstance(grid_intensity, bool) or not isinstance(grid_intensity, int | float) or not (
+            grid_intensity >= 0
+        ):
+            raise InvalidArgumentError(f"grid_intensity must be a number >= 0, got {grid_intensity!r}")
+    hw = tuple(sorted(hardware.items())) if hardware else ()
+    try:
+        plan = _plan(model, provider, zone, hw, overrides, bool(ecologits_compat))
+    except TypeError as exc:  # unhashable hardware value
+        raise InvalidArgumentError(f"invalid hardware mapping {hardware!r}: {exc}") from exc
+
+    call_warnings: tuple[str, ...] = ()
+    if n_cached > n_in:
+        call_warnings += (f"usage-clamped: cached_input_tokens {n_cached} > input_tokens {n_in}",)
+        n_cached = n_in
+    if n_reason > n_out:
+        call_warnings += (f"usage-clamped: reasoning_tokens {n_reason} > output_tokens {n_out}",)
+        n_reason = n_out
+    embedding = kind == "embedding"
+    out_e = 0 if embedding else n_out  # embeddings: prefill only
+    compat = plan.mean_value
+    if compat:  # EcoLogits: output tokens only, measured latency caps the modelled time
+        if latency is None:
+            latency = float("inf")
+        n_unc = cached = 0
+        ctx = 0.0
+    else:
+        cached = n_cached
+        n_unc = n_in - n_cached
+        ctx = n_in + out_e * 0.5
+
+    grid = plan.mix.gco2e_per_kwh
+    grid_source = STATIC_SOURCE
+    if grid_intensity is not None and not compat:
+        grid = float(grid_intensity)
+        grid_source = LIVE_SOURCE
+
+    res = []
+    for sc in (plan.lo, plan.mid, plan.hi):
+        if sc.measured_out:
+            acc_j = out_e * sc.measured_out + n_in * sc.measured_in
+        else:
+            acc_j = out_e * (sc.e_out + sc.e_kv * ctx) + n_unc * sc.e_in + cached * sc.e_cached
+        if plan.zero_when_empty and n_in == 0 and out_e == 0:
+            dt = 0.0
+        else:
+            if ttft is not None and not compat:
+                dt = ttft + out_e * sc.t_tok
+            else:
+                dt = (0.0 if embedding else sc.ttft0) + n_unc * sc.t_pf + out_e * sc.t_tok
+            if latency is not None and latency < dt:
+                dt = latency
+        srv_j = 0.0 if sc.measured_out else dt * sc.srv_w
+        band = sc.band
+        acc_wh = acc_j * band / 3600.0
+        srv_wh = srv_j * band / 3600.0
+        it_wh = acc_wh + srv_wh
+        energy = it_wh * sc.pue
+        emb = dt * sc.emb_gps
+        res.append((energy, acc_wh, srv_wh, energy - it_wh, it_wh * sc.wue_factor, emb))
+
+    lo, mid, hi = res
+    if compat:
+        mid = tuple((a + b) / 2.0 for a, b in zip(lo, hi, strict=True))  # type: ignore[assignment]
+    k = grid / 1000.0
+    op = mid[0] * k
+    emissions = Range(op + mid[5], lo[0] * k + lo[5], hi[0] * k + hi[5])
+    market = None if plan.market is None else mid[0] * plan.market / 1000.0 + mid[5]
+    return Impacts(
+        energy_wh=Range(mid[0], lo[0], hi[0]),
+        emissions_gco2e=emissions,
+        emissions_operational_gco2e=op,
+        emissions_embodied_gco2e=mid[5],
+        emissions_market_gco2e=market,
+        water_ml=Range(mid[4], lo[4], hi[4]),
+        grid_zone=plan.mix.zone,
+        grid_gco2e_per_kwh=grid,
+        grid_source=grid_source,
+        method=plan.method,
+        quality=plan.quality,
+        model_id=plan.model_id,
+        warnings=plan.warnings + call_warnings if call_warnings else plan.warnings,
+        breakdown=Breakdown(mid[1], mid[2], mid[3]),
+        input_tokens=n_in,
+        output_tokens=n_out,
+        cached_input_tokens=n_cached,
+        reasoning_tokens=n_reason,
+        assumptions=plan.assumptions,
+    )
+
+
+def resolve_model(model: str, provider: str | None = None) -> str | None:
+    """Catalog id a model name resolves to (None when it would use a fallback profile)."""
+    prefer = resolve_provider(provider)[0].catalog if provider else ()
+    return resolve(model, prefer)[0].model_id
