@@ -21,7 +21,7 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def normalize_url(url: str | URL) -> URL:
-    """Return `url` with its async driver; raise ValueError for databases Wattgate does not support."""
+    """`url` with its async driver; ValueError for a database Wattgate does not support."""
     parsed = make_url(url) if isinstance(url, str) else url
     driver = _ASYNC_DRIVERS.get(parsed.drivername)
     if driver is None:

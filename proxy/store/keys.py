@@ -54,9 +54,7 @@ def generate_key() -> str:
 def validate_team_name(name: str) -> str:
     """Team names end up in metrics labels, URLs and file names, so keep them plain."""
     if not _TEAM_NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid team name {name!r}: use 1-64 letters, digits, '.', '_' or '-'"
-        )
+        raise ValueError(f"invalid team name {name!r}: use 1-64 letters, digits, '.', '_' or '-'")
     return name
 
 

@@ -172,20 +172,21 @@ class UsageWriter:
             self._in_flight = 0
 
     async def _to_spool(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        try:
-            await asyncio.to_thread(self._spool.append, rows)
-        except Exception:
-            log.exception("LOST %d usage rows: could not write spool %s", len(rows), self._spool.path)
-        else:
+        if await asyncio.to_thread(self._write_spool, rows):
             self._spooled += len(rows)
 
     def _spool_sync(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self._write_spool(rows):
+            self._spooled += len(rows)
+
+    def _write_spool(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+        # The counter is updated by the callers, on the event loop thread.
         try:
             self._spool.append(rows)
         except Exception:
-            log.exception("LOST %d usage rows: could not write spool %s", len(rows), self._spool.path)
-        else:
-            self._spooled += len(rows)
+            log.exception("LOST %d usage rows: cannot write spool %s", len(rows), self._spool.path)
+            return False
+        return True
 
     async def _replay(self) -> None:
         """Insert one spool file, batch by batch; on failure keep it for the next attempt."""
@@ -230,7 +231,9 @@ class UsageWriter:
                 ):
                     raise  # the database went away meanwhile: spool the batch and retry later
                 event_id = row.get("event_id")
-                log.error("usage row %s refused, kept in %s: %r", event_id, self._spool.rejected, exc)
+                log.error(
+                    "usage row %s refused, kept in %s: %r", event_id, self._spool.rejected, exc
+                )
                 await asyncio.to_thread(self._spool.reject, [row])
                 self._rejected += 1
             else:

@@ -14,8 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.events import UsageEvent
-from proxy.store import AlreadyExists, NotFound, create_engine, upgrade
-from proxy.store import keys
+from proxy.store import AlreadyExists, NotFound, create_engine, keys, upgrade
 from proxy.store.usage import count_events, get_event, insert_events
 
 
@@ -73,7 +72,9 @@ async def test_key_lifecycle_stores_only_the_hash(engine: AsyncEngine) -> None:
     assert re.fullmatch(r"key_[0-9a-f]{12}", api_key.key_id)
     assert api_key.prefix == key[:8] and api_key.team == "alpha" and api_key.active
     async with engine.connect() as conn:
-        stored = [tuple(map(str, row)) for row in await conn.execute(text("SELECT * FROM api_keys"))]
+        stored = [
+            tuple(map(str, row)) for row in await conn.execute(text("SELECT * FROM api_keys"))
+        ]
     assert len(stored) == 1
     assert not any(key in value for value in stored[0])
     assert hashlib.sha256(key.encode()).hexdigest() in stored[0]
