@@ -21,13 +21,13 @@ from estimators.overrides import Overrides
 from estimators.types import Assumptions, Breakdown, Impacts, Range
 
 __all__ = [
-    "METHOD_VERSION",
     "Assumptions",
     "Breakdown",
     "CatalogError",
     "EstimatorError",
     "Impacts",
     "InvalidArgumentError",
+    "METHOD_VERSION",
     "Overrides",
     "Range",
     "UnknownHardwareError",
