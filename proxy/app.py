@@ -1,0 +1,105 @@
+"""`create_app(settings)`: the ASGI application.
+
+Proxied `/v1/*` calls go straight to the raw ASGI `Gateway`; everything else (admin,
+health, metrics, impacts lookup, reports) is a FastAPI app. Both share one `Runtime`,
+built in the lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from proxy import __version__
+from proxy.config import Settings
+from proxy.errors import ProxyError, error_body
+from proxy.gateway import Gateway, Receive, Scope, Send
+from proxy.recorder import new_request_id
+from proxy.routes import admin, health, impacts
+from proxy.runtime import Runtime
+
+_API_PREFIXES = ("/v1/impacts/", "/v1/reports")
+
+
+class WattgateApp:
+    """Dispatches between the hot path and the API, and tags every answer with a request id."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime: Runtime | None = None
+        self.api = _build_api(self)
+        self.gateway: Gateway | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.gateway is not None
+            and scope["path"].startswith("/v1/")
+            and not scope["path"].startswith(_API_PREFIXES)
+        ):
+            await self.gateway(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)
+            return
+        request_id = new_request_id().encode()
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", request_id))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.api(scope, receive, send_with_id)
+
+
+def create_app(settings: Settings) -> WattgateApp:
+    return WattgateApp(settings)
+
+
+def _build_api(holder: WattgateApp) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.open(holder.settings)
+        holder.runtime = runtime
+        app.state.runtime = runtime
+        holder.gateway = Gateway(runtime)
+        try:
+            yield
+        finally:
+            holder.gateway = None
+            await runtime.close()
+
+    api = FastAPI(title="Wattgate", version=__version__, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None)
+    api.include_router(health.router)
+    api.include_router(admin.router)
+    api.include_router(impacts.router)
+
+    @api.exception_handler(ProxyError)
+    async def _proxy_error(request: Request, exc: ProxyError) -> Response:
+        return Response(exc.body(), status_code=exc.status, media_type="application/json")
+
+    @api.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        body = error_body(str(exc.detail), type=kind, code=str(exc.status_code))
+        return Response(body, status_code=exc.status_code, media_type="application/json")
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
+        body = error_body(message, type="invalid_request_error", param=where or None)
+        return Response(body, status_code=400, media_type="application/json")
+
+    return api

@@ -1,0 +1,88 @@
+"""Errors the gateway answers with, always in OpenAI's error envelope.
+
+    ProxyError (status, type, code)
+     ├── BadRequest            400  invalid_request_error   malformed JSON, wrong shape
+     ├── PayloadTooLarge       413  invalid_request_error
+     ├── AuthenticationFailed  401  authentication_error    missing, unknown or revoked key
+     ├── PermissionDenied      403  permission_error        admin-only routes
+     ├── NotFoundError         404  not_found_error
+     ├── BudgetExceeded        429  budget_exceeded
+     └── UpstreamError         502  upstream_error          unreachable upstream
+          └── UpstreamTimeout  504  upstream_timeout
+
+Upstream 4xx/5xx answers are not errors of ours: they are relayed as they came.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+
+class ProxyError(Exception):
+    status = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def body(self) -> bytes:
+        return error_body(self.message, type=self.type, code=self.code, param=self.param)
+
+
+class BadRequest(ProxyError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class AuthenticationFailed(ProxyError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(ProxyError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class NotFoundError(ProxyError):
+    status = 404
+    type = "not_found_error"
+    code = "not_found"
+
+
+class BudgetExceeded(ProxyError):
+    status = 429
+    type = "budget_exceeded"
+    code = "budget_exceeded"
+
+
+class UpstreamError(ProxyError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_unreachable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    type = "upstream_error"
+    code = "upstream_timeout"
+
+
+def error_body(
+    message: str, *, type: str, code: str | None = None, param: str | None = None
+) -> bytes:
+    """OpenAI's `{"error": {...}}` envelope, serialised."""
+    return orjson.dumps({"error": {"message": message, "type": type, "param": param, "code": code}})

@@ -1,0 +1,1 @@
+"""FastAPI routers for everything off the proxied hot path."""

@@ -1,0 +1,40 @@
+"""Liveness, readiness and Prometheus exposition."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy import text
+
+from proxy.metrics import CONTENT_TYPE
+from proxy.routes.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(rt: RuntimeDep, response: Response) -> dict[str, object]:
+    """Ready to take traffic: the database answers (usage is spooled while it does not)."""
+    try:
+        async with rt.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # report, do not raise: readiness is an answer, not an error
+        database = f"unavailable: {type(exc).__name__}"
+        response.status_code = 503
+    return {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "usage_queue_rows": rt.writer.queue_size,
+        "usage_spooled_rows": rt.writer.spooled_rows,
+    }
+
+
+@router.get("/metrics")
+async def metrics(rt: RuntimeDep) -> Response:
+    return Response(rt.metrics.exposition(), media_type=CONTENT_TYPE)

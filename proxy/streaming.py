@@ -1,0 +1,241 @@
+"""SSE relays: pass upstream events through as they arrive, tap the usage at the end.
+
+Only the few events that matter are parsed: the chunk that carries a `finish_reason`,
+the usage chunk, and a Responses stream's terminal event. Everything else is forwarded
+byte for byte. Where impacts go follows the documented contract:
+
+- Chat/Completions, client asked for usage: `impacts` rides on the usage chunk.
+- Client did not ask: the gateway asked upstream anyway; the usage chunk and the
+  `"usage":null` fields it caused are removed, and `impacts` rides on the last chunk
+  with a `finish_reason` (held back until the usage chunk arrives right after it).
+- Responses API: `impacts` goes into the `response` object of `response.completed`.
+
+A relay is fed raw upstream bytes and returns the bytes to send; `meter(usage)` is
+called once with the upstream usage, or with None when the stream gave none, and
+returns the serialised impacts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import orjson
+
+from proxy.impacts import splice_field
+from proxy.usage import TokenUsage, from_openai, from_responses
+
+Meter = Callable[[TokenUsage | None], bytes]
+
+_FINISH = re.compile(rb'"finish_reason":\s*"')
+_EMPTY_CHOICES = re.compile(rb'"choices":\s*\[\s*\]')
+_USAGE_OBJECT = re.compile(rb'"usage":\s*\{')
+_NULL_USAGE = re.compile(rb',\s*"usage":\s*null')
+_MODEL = re.compile(rb'"model":\s*"([^"\\]{1,200})"')
+_DONE = b"[DONE]"
+_RESPONSE_END = (b"response.completed", b"response.incomplete", b"response.failed")
+
+
+def event_data(event: bytes) -> bytes:
+    """The `data:` payload of one SSE event (multi-line data joined by newlines)."""
+    if event.startswith(b"data: ") and event.count(b"\n") == 1:
+        return event[6:].rstrip(b"\n")
+    lines = [
+        line[5:].removeprefix(b" ") for line in event.split(b"\n") if line.startswith(b"data:")
+    ]
+    return b"\n".join(lines)
+
+
+def _served_model(payload: bytes) -> str | None:
+    match = _MODEL.search(payload)
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+def _event(payload: bytes) -> bytes:
+    return b"data: " + payload + b"\n\n"
+
+
+class _SSEBuffer:
+    """Splits a byte stream into complete SSE events (each ending in a blank line)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def split(self, chunk: bytes) -> list[bytes]:
+        data = self._pending + chunk if self._pending else chunk
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        events = []
+        start = 0
+        while (end := data.find(b"\n\n", start)) != -1:
+            events.append(data[start : end + 2])
+            start = end + 2
+        self._pending = data[start:]
+        return events
+
+    def rest(self) -> bytes:
+        rest, self._pending = self._pending, b""
+        return rest
+
+
+class ChatStreamRelay:
+    """Relay for `/v1/chat/completions` and `/v1/completions` streams."""
+
+    def __init__(self, meter: Meter, *, client_wants_usage: bool, usage_injected: bool) -> None:
+        self._meter = meter
+        self._client_wants_usage = client_wants_usage
+        self._strip_null_usage = usage_injected and not client_wants_usage
+        self._buffer = _SSEBuffer()
+        self._held: bytes | None = None  # a finish chunk's payload, waiting for the usage
+        self._metered = False
+        self.model: str | None = None  # the model the upstream says it served
+        self.payloads: list[bytes] = []  # content events, kept for local counting
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self._buffer.split(chunk):
+            self._relay(event, out)
+        return out
+
+    def close(self) -> list[bytes]:
+        """End of the upstream stream (complete or cut): flush, metering locally if needed."""
+        out: list[bytes] = []
+        rest = self._buffer.rest()
+        if rest.strip():
+            self._relay(rest + b"\n\n", out)
+        if not self._metered:
+            self._flush_held(out, self._meter(None))
+            self._metered = True
+        return out
+
+    def _relay(self, event: bytes, out: list[bytes]) -> None:
+        payload = event_data(event)
+        if payload == _DONE:
+            if not self._metered:
+                self._metered = True
+                self._flush_held(out, self._meter(None))
+            out.append(event)
+            return
+        if not payload.startswith(b"{"):
+            out.append(event)  # comments, keep-alives
+            return
+        if self.model is None:
+            self.model = _served_model(payload)
+        if _USAGE_OBJECT.search(payload):
+            self._on_usage(payload, out)
+            return
+        self.payloads.append(payload)
+        if self._strip_null_usage:
+            payload = _NULL_USAGE.sub(b"", payload)
+            event = _event(payload)
+        if _FINISH.search(payload):
+            self._flush_held(out, None)
+            self._held = payload
+            return
+        self._flush_held(out, None)
+        out.append(event)
+
+    def _on_usage(self, payload: bytes, out: list[bytes]) -> None:
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            out.append(_event(payload))
+            return
+        impacts = self._meter(from_openai(chunk.get("usage")))
+        self._metered = True
+        if _EMPTY_CHOICES.search(payload):
+            if self._client_wants_usage:
+                self._flush_held(out, None)
+                out.append(_event(splice_field(payload, b"impacts", impacts) or payload))
+            else:
+                self._flush_held(out, impacts)
+            return
+        # usage riding on a chunk that also has choices (some servers do this)
+        self.payloads.append(payload)
+        self._flush_held(out, None)
+        out.append(_event(splice_field(payload, b"impacts", impacts) or payload))
+
+    def _flush_held(self, out: list[bytes], impacts: bytes | None) -> None:
+        if self._held is None:
+            return
+        held, self._held = self._held, None
+        if impacts is not None:
+            held = splice_field(held, b"impacts", impacts) or held
+        out.append(_event(held))
+
+    def output_texts(self) -> list[str]:
+        """Generated text seen so far, for counting tokens locally."""
+        texts = []
+        for payload in self.payloads:
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                for text in (delta.get("content"), delta.get("reasoning_content"),
+                             choice.get("text")):
+                    if isinstance(text, str):
+                        texts.append(text)
+                for call in delta.get("tool_calls") or ():
+                    args = (call.get("function") or {}).get("arguments")
+                    if isinstance(args, str):
+                        texts.append(args)
+        return texts
+
+
+class ResponsesStreamRelay:
+    """Relay for `/v1/responses` streams: impacts go into `response.completed`."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._meter = meter
+        self._buffer = _SSEBuffer()
+        self._metered = False
+        self.model: str | None = None
+        self._deltas: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out = []
+        for event in self._buffer.split(chunk):
+            out.append(self._relay(event))
+        return out
+
+    def close(self) -> list[bytes]:
+        rest = self._buffer.rest()
+        out = [self._relay(rest + b"\n\n")] if rest.strip() else []
+        if not self._metered:
+            self._metered = True
+            self._meter(None)
+        return out
+
+    def _relay(self, event: bytes) -> bytes:
+        head = event[:64]
+        if b"output_text.delta" in head:
+            self._deltas.append(event)
+            return event
+        if self.model is None and b"response.created" in head:
+            self.model = _served_model(event)
+        if not any(kind in head for kind in _RESPONSE_END):
+            return event
+        payload = event_data(event)
+        try:
+            data = orjson.loads(payload)
+            response = data["response"]
+            usage = from_responses(response.get("usage"))
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return event
+        self._metered = True
+        response["impacts"] = orjson.Fragment(self._meter(usage))
+        prefix = event[: event.find(b"data:")]
+        return prefix + b"data: " + orjson.dumps(data) + b"\n\n"
+
+    def output_texts(self) -> list[str]:
+        texts = []
+        for event in self._deltas:
+            try:
+                delta = orjson.loads(event_data(event)).get("delta")
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(delta, str):
+                texts.append(delta)
+        return texts
