@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from estimators import Impacts, estimate
+from estimators import Impacts, estimate, resolve_model
 from proxy.auth import Caller
 from proxy.config import Deployment
 from proxy.events import UsageEvent
@@ -119,6 +119,8 @@ class Recorder:
             error_type=error_type,
         )
         if usage is None or not event.metered:
+            if event.metered and call.requested_model:  # keep metric labels consistent
+                event.model_id = resolve_model(call.requested_model, dep.provider)
             return event, None
         model = served_model or call.requested_model or "unknown"
         zone = dep.overrides.zone if dep.overrides else None

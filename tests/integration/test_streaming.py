@@ -39,6 +39,9 @@ def test_stream_without_usage_has_upstream_shapes_and_impacts_on_finish_chunk(
     key = gateway.create_team_key("search")
     body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     proxied = stream_raw(gateway.base_url, key, body)
+    # the gateway asked the upstream for usage on the client's behalf
+    seen = httpx.get(mock_upstream.removesuffix("/v1") + "/mock/last-request").json()
+    assert seen["body"]["stream_options"] == {"include_usage": True}
     direct = stream_raw(mock_upstream, "x", body)
     assert [shape(c) for c in proxied] == [shape(c) for c in direct]
     chunks = [c for c in proxied if isinstance(c, dict)]
@@ -49,9 +52,6 @@ def test_stream_without_usage_has_upstream_shapes_and_impacts_on_finish_chunk(
     assert with_impacts[0]["choices"][0]["finish_reason"] == "stop"
     assert with_impacts[0]["impacts"]["usage"]["output_tokens"] == 20
     assert proxied[-1] == "[DONE]"
-    # the gateway asked the upstream for usage on the client's behalf
-    seen = httpx.get(mock_upstream.removesuffix("/v1") + "/mock/last-request").json()
-    assert seen["body"]["stream_options"] == {"include_usage": True}
 
 
 def test_stream_with_usage_carries_impacts_on_usage_chunk(

@@ -82,8 +82,10 @@ def test_rows_and_metrics_match_the_calls(make_gateway: GatewayFactory, db_url: 
     ok_search = [v for labels, v in requests.items()
                  if ("team", "search") in labels and ("status", "200") in labels]
     assert sum(ok_search) == 5  # 4 plain + 1 stream
-    joules = {dict(labels)["team"]: v for (name, labels), v in samples.items()
-              if name == "wattgate_energy_joules_total"}
+    joules = {"search": 0.0, "support": 0.0}
+    for (name, labels), value in samples.items():
+        if name == "wattgate_energy_joules_total":
+            joules[dict(labels)["team"]] += value
     stream_energy = next(r["energy_wh"] for r in rows if r["stream"])
     assert joules["search"] == pytest.approx((energy_by_team["search"] + stream_energy) * 3600,
                                              rel=1e-4)
