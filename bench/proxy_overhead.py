@@ -239,7 +239,7 @@ def _environment(args: argparse.Namespace) -> dict[str, Any]:
         "commit": commit,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "wrk": (wrk.stdout or wrk.stderr).split("\n", 1)[0].strip(),
+        "wrk": (wrk.stdout or wrk.stderr).split(" [", 1)[0].strip(),  # "wrk debian/4.1.0-3+b2"
         "database": (args.database_url or "sqlite").split(":", 1)[0],
         "duration_s": args.duration,
         "connections": args.connections,
