@@ -145,7 +145,10 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"config file {path}: not valid YAML{where}: {problem}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
