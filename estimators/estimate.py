@@ -7,6 +7,7 @@ operations for three scenarios (min, central, max).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -39,9 +40,7 @@ BAND_FALLBACK = (0.5, 2.0)
 
 
 class _Plan(NamedTuple):
-    lo: Scenario
-    mid: Scenario
-    hi: Scenario
+    scenarios: tuple[Scenario, Scenario, Scenario]  # min, central, max corners
     mean_value: bool  # EcoLogits compatibility: value = (min + max) / 2
     zero_when_empty: bool
     mix: GridMix
@@ -120,7 +119,7 @@ def _plan(
             )
         lo, hi = corners
         return _Plan(
-            lo=lo, mid=lo, hi=hi, mean_value=True, zero_when_empty=False, mix=mix, market=None,
+            scenarios=(lo, lo, hi), mean_value=True, zero_when_empty=False, mix=mix, market=None,
             model_id=profile.model_id, quality="fallback" if profile.model_id is None else (
                 "modelled-open-weights" if profile.open_weights else "modelled-closed"),
             method=COMPAT_METHOD, warnings=tuple(warns),
@@ -171,7 +170,7 @@ def _plan(
         for i in range(3)
     ]
     return _Plan(
-        lo=scen[0], mid=scen[1], hi=scen[2], mean_value=False, zero_when_empty=True, mix=mix,
+        scenarios=(scen[0], scen[1], scen[2]), mean_value=False, zero_when_empty=True, mix=mix,
         market=ov.market_gco2e_per_kwh, model_id=profile.model_id, quality=quality, method=METHOD,
         warnings=tuple(warns),
         assumptions=Assumptions(
@@ -236,27 +235,33 @@ def estimate(
     `reasoning_tokens` part of `output_tokens` (inconsistent values are clamped, with a
     warning). Unknown models never raise; invalid arguments raise `EstimatorError`.
     """
-    if not isinstance(model, str):
+    if type(model) is not str:
         raise InvalidArgumentError(f"model must be a string, got {model!r}")
-    n_in = _tokens("input_tokens", input_tokens)
-    n_out = _tokens("output_tokens", output_tokens)
-    n_cached = _tokens("cached_input_tokens", cached_input_tokens)
-    n_reason = _tokens("reasoning_tokens", reasoning_tokens)
-    latency = _seconds("latency_s", latency_s)
-    ttft = _seconds("ttft_s", ttft_s)
+    # Fast paths first: plain ints and None are what the proxy passes.
+    n_in = input_tokens if type(input_tokens) is int and input_tokens >= 0 else _tokens(
+        "input_tokens", input_tokens)
+    n_out = output_tokens if type(output_tokens) is int and output_tokens >= 0 else _tokens(
+        "output_tokens", output_tokens)
+    n_cached = cached_input_tokens if type(cached_input_tokens) is int and cached_input_tokens >= 0 \
+        else _tokens("cached_input_tokens", cached_input_tokens)
+    n_reason = reasoning_tokens if type(reasoning_tokens) is int and reasoning_tokens >= 0 \
+        else _tokens("reasoning_tokens", reasoning_tokens)
+    latency = None if latency_s is None else _seconds("latency_s", latency_s)
+    ttft = None if ttft_s is None else _seconds("ttft_s", ttft_s)
     if kind not in KINDS:
         raise InvalidArgumentError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
-    if overrides is not None and not isinstance(overrides, Overrides):
+    if overrides is not None and type(overrides) is not Overrides:
         raise InvalidArgumentError("overrides must be an Overrides instance (Overrides.from_mapping)")
-    if grid_intensity is not None:
-        if isinstance(grid_intensity, bool) or not isinstance(grid_intensity, int | float) or not (
-            grid_intensity >= 0
-        ):
-            raise InvalidArgumentError(f"grid_intensity must be a number >= 0, got {grid_intensity!r}")
-    hw = tuple(sorted(hardware.items())) if hardware else ()
+    if grid_intensity is not None and (
+        isinstance(grid_intensity, bool)
+        or not isinstance(grid_intensity, int | float)
+        or not grid_intensity >= 0
+    ):
+        raise InvalidArgumentError(f"grid_intensity must be a number >= 0, got {grid_intensity!r}")
     try:
+        hw = tuple(sorted(hardware.items())) if hardware else ()
         plan = _plan(model, provider, zone, hw, overrides, bool(ecologits_compat))
-    except TypeError as exc:  # unhashable hardware value
+    except TypeError as exc:  # unhashable or unsortable hardware values
         raise InvalidArgumentError(f"invalid hardware mapping {hardware!r}: {exc}") from exc
 
     call_warnings: tuple[str, ...] = ()
@@ -269,74 +274,99 @@ def estimate(
     embedding = kind == "embedding"
     out_e = 0 if embedding else n_out  # embeddings: prefill only
     compat = plan.mean_value
-    if compat:  # EcoLogits: output tokens only, measured latency caps the modelled time
+    if compat:  # EcoLogits: output tokens only; the measured latency caps the modelled time
         if latency is None:
-            latency = float("inf")
+            latency = _INF
         n_unc = cached = 0
         ctx = 0.0
+        ttft = None
     else:
         cached = n_cached
         n_unc = n_in - n_cached
         ctx = n_in + out_e * 0.5
-
-    grid = plan.mix.gco2e_per_kwh
-    grid_source = STATIC_SOURCE
-    if grid_intensity is not None and not compat:
-        grid = float(grid_intensity)
-        grid_source = LIVE_SOURCE
+    empty = plan.zero_when_empty and n_in == 0 and out_e == 0
 
     res = []
-    for sc in (plan.lo, plan.mid, plan.hi):
-        if sc.measured_out:
-            acc_j = out_e * sc.measured_out + n_in * sc.measured_in
+    for sc in plan.scenarios:
+        (e_out, e_kv, e_in, e_cached, t_tok, t_pf, ttft0, srv_w, emb_gps, band, pue, wue_factor,
+         m_out, m_in, _) = sc
+        if m_out:
+            acc_j = out_e * m_out + n_in * m_in
+            srv_w = 0.0
         else:
-            acc_j = out_e * (sc.e_out + sc.e_kv * ctx) + n_unc * sc.e_in + cached * sc.e_cached
-        if plan.zero_when_empty and n_in == 0 and out_e == 0:
+            acc_j = out_e * (e_out + e_kv * ctx) + n_unc * e_in + cached * e_cached
+        if empty:
             dt = 0.0
         else:
-            if ttft is not None and not compat:
-                dt = ttft + out_e * sc.t_tok
+            if ttft is not None:
+                dt = ttft + out_e * t_tok
+            elif embedding:
+                dt = n_unc * t_pf
             else:
-                dt = (0.0 if embedding else sc.ttft0) + n_unc * sc.t_pf + out_e * sc.t_tok
+                dt = ttft0 + n_unc * t_pf + out_e * t_tok
             if latency is not None and latency < dt:
                 dt = latency
-        srv_j = 0.0 if sc.measured_out else dt * sc.srv_w
-        band = sc.band
         acc_wh = acc_j * band / 3600.0
-        srv_wh = srv_j * band / 3600.0
+        srv_wh = dt * srv_w * band / 3600.0
         it_wh = acc_wh + srv_wh
-        energy = it_wh * sc.pue
-        emb = dt * sc.emb_gps
-        res.append((energy, acc_wh, srv_wh, energy - it_wh, it_wh * sc.wue_factor, emb))
+        energy = it_wh * pue
+        res.append((energy, acc_wh, srv_wh, energy - it_wh, it_wh * wue_factor, dt * emb_gps))
 
     lo, mid, hi = res
     if compat:
-        mid = tuple((a + b) / 2.0 for a, b in zip(lo, hi, strict=True))  # type: ignore[assignment]
+        mid = tuple([(a + b) / 2.0 for a, b in zip(lo, hi)])  # noqa: B905
+    if grid_intensity is not None and not compat:
+        grid = float(grid_intensity)
+        grid_source = LIVE_SOURCE
+    else:
+        grid = plan.mix.gco2e_per_kwh
+        grid_source = STATIC_SOURCE
     k = grid / 1000.0
-    op = mid[0] * k
-    emissions = Range(op + mid[5], lo[0] * k + lo[5], hi[0] * k + hi[5])
-    market = None if plan.market is None else mid[0] * plan.market / 1000.0 + mid[5]
-    return Impacts(
-        energy_wh=Range(mid[0], lo[0], hi[0]),
-        emissions_gco2e=emissions,
-        emissions_operational_gco2e=op,
-        emissions_embodied_gco2e=mid[5],
-        emissions_market_gco2e=market,
-        water_ml=Range(mid[4], lo[4], hi[4]),
-        grid_zone=plan.mix.zone,
-        grid_gco2e_per_kwh=grid,
-        grid_source=grid_source,
-        method=plan.method,
-        quality=plan.quality,
-        model_id=plan.model_id,
-        warnings=plan.warnings + call_warnings if call_warnings else plan.warnings,
-        breakdown=Breakdown(mid[1], mid[2], mid[3]),
-        input_tokens=n_in,
-        output_tokens=n_out,
-        cached_input_tokens=n_cached,
-        reasoning_tokens=n_reason,
-        assumptions=plan.assumptions,
-    )
+    e_mid, acc_mid, srv_mid, ovh_mid, w_mid, emb_mid = mid
+    op = e_mid * k
+    market = plan.market
+    return _new_impacts((
+        _tnew(Range, (e_mid, lo[0], hi[0])),
+        _tnew(Range, (op + emb_mid, lo[0] * k + lo[5], hi[0] * k + hi[5])),
+        op,
+        emb_mid,
+        None if market is None else e_mid * market / 1000.0 + emb_mid,
+        _tnew(Range, (w_mid, lo[4], hi[4])),
+        plan.mix.zone,
+        grid,
+        grid_source,
+        plan.method,
+        plan.quality,
+        plan.model_id,
+        plan.warnings + call_warnings if call_warnings else plan.warnings,
+        _tnew(Breakdown, (acc_mid, srv_mid, ovh_mid)),
+        n_in,
+        n_out,
+        n_cached,
+        n_reason,
+        plan.assumptions,
+    ))
+
+
+_INF = float("inf")
+_tnew = tuple.__new__  # NamedTuple construction without the Python-level __new__
+
+
+def _impacts_factory() -> Any:
+    """Build `Impacts` without the frozen-dataclass __init__ (one object.__setattr__ per
+    field costs ~2 us); slot descriptors set the same fields directly. Field order is
+    checked at import."""
+    names = [f.name for f in dataclasses.fields(Impacts)]
+    setters = [getattr(Impacts, n).__set__ for n in names]
+    body = "".join(f"    s{i}(o, v[{i}])\n" for i in range(len(names)))
+    src = f"def _new(v):\n    o = new(Impacts)\n{body}    return o\n"
+    scope: dict[str, Any] = {"new": object.__new__, "Impacts": Impacts}
+    scope.update({f"s{i}": s for i, s in enumerate(setters)})
+    exec(src, scope)  # noqa: S102 - generated from the dataclass' own field list
+    return scope["_new"]
+
+
+_new_impacts = _impacts_factory()
 
 
 def resolve_model(model: str, provider: str | None = None) -> str | None:

@@ -1,0 +1,71 @@
+"""Per-call cost of `estimators.estimate` vs EcoLogits' `llm_impacts` on the same inputs.
+
+Run: .venv/bin/python bench/estimator_speed.py   (prints a markdown table)
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ecologits.tracers.utils import llm_impacts  # noqa: E402
+
+from estimators import estimate  # noqa: E402
+
+CASES = [  # (ecologits provider, model, input tokens, output tokens, latency s)
+    ("openai", "gpt-4o", 100, 300, 4.5),
+    ("openai", "gpt-4o-mini", 1000, 1000, 12.0),
+    ("anthropic", "claude-sonnet-4-5-20250929", 10_000, 1500, 30.0),
+    ("huggingface_hub", "meta-llama/Meta-Llama-3.1-70B-Instruct", 500, 500, 10.0),
+]
+
+
+def per_call_us(fn: Callable[[], object], min_time: float = 0.4) -> float:
+    n = 1
+    while True:  # find a loop count that runs for min_time
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_time:
+            break
+        n *= 2
+    best = dt / n
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1e6
+
+
+def main() -> None:
+    logging.getLogger("ecologits").setLevel(logging.ERROR)
+    print(f"Python {platform.python_version()} on {platform.machine()}, "
+          f"{platform.processor() or platform.platform()}\n")
+    print("| case | wattgate estimate (µs/call) | ecologits llm_impacts (µs/call) | ratio |")
+    print("|---|---:|---:|---:|")
+    ratios = []
+    for provider, model, n_in, n_out, lat in CASES:
+        ours = per_call_us(lambda: estimate(model, input_tokens=n_in, output_tokens=n_out, latency_s=lat))
+        theirs = per_call_us(lambda: llm_impacts(provider, model, n_out, lat))
+        compat = per_call_us(lambda: estimate(model, input_tokens=n_in, output_tokens=n_out,
+                                              latency_s=lat, ecologits_compat=True))
+        ratios.append(theirs / ours)
+        print(f"| {model} {n_in}/{n_out} | {ours:.1f} (compat {compat:.1f}) | {theirs:.0f} | "
+              f"{theirs / ours:.0f}x |")
+    # the proxy's worst realistic case: a new hardware mapping per call (cache key built each time)
+    hw = {"gpu": "H100", "gpu_count": 4, "batch_size": 64}
+    t = per_call_us(lambda: estimate("gpt-4o", input_tokens=100, output_tokens=300, hardware=hw, zone="FRA"))
+    print(f"| gpt-4o with hardware+zone kwargs | {t:.1f} | | |")
+    print(f"\nminimum speed-up: {min(ratios):.0f}x")
+
+
+if __name__ == "__main__":
+    main()
