@@ -47,22 +47,28 @@ def per_call_us(fn: Callable[[], object], min_time: float = 0.4) -> float:
 
 def main() -> None:
     logging.getLogger("ecologits").setLevel(logging.ERROR)
-    print(f"Python {platform.python_version()} on {platform.machine()}, "
-          f"{platform.processor() or platform.platform()}\n")
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, "
+        f"{platform.processor() or platform.platform()}\n"
+    )
     print("| case | wattgate estimate (µs/call) | ecologits llm_impacts (µs/call) | ratio |")
     print("|---|---:|---:|---:|")
     ratios = []
     for provider, model, n_in, n_out, lat in CASES:
-        ours = per_call_us(lambda: estimate(model, input_tokens=n_in, output_tokens=n_out, latency_s=lat))
-        theirs = per_call_us(lambda: llm_impacts(provider, model, n_out, lat))
-        compat = per_call_us(lambda: estimate(model, input_tokens=n_in, output_tokens=n_out,
-                                              latency_s=lat, ecologits_compat=True))
+        kw = {"input_tokens": n_in, "output_tokens": n_out, "latency_s": lat}
+        ours = per_call_us(lambda m=model, kw=kw: estimate(m, **kw))
+        theirs = per_call_us(lambda p=provider, m=model, o=n_out, t=lat: llm_impacts(p, m, o, t))
+        compat = per_call_us(lambda m=model, kw=kw: estimate(m, **kw, ecologits_compat=True))
         ratios.append(theirs / ours)
-        print(f"| {model} {n_in}/{n_out} | {ours:.1f} (compat {compat:.1f}) | {theirs:.0f} | "
-              f"{theirs / ours:.0f}x |")
+        print(
+            f"| {model} {n_in}/{n_out} | {ours:.1f} (compat {compat:.1f}) | {theirs:.0f} | "
+            f"{theirs / ours:.0f}x |"
+        )
     # the proxy's worst realistic case: a new hardware mapping per call (cache key built each time)
     hw = {"gpu": "H100", "gpu_count": 4, "batch_size": 64}
-    t = per_call_us(lambda: estimate("gpt-4o", input_tokens=100, output_tokens=300, hardware=hw, zone="FRA"))
+    t = per_call_us(
+        lambda: estimate("gpt-4o", input_tokens=100, output_tokens=300, hardware=hw, zone="FRA")
+    )
     print(f"| gpt-4o with hardware+zone kwargs | {t:.1f} | | |")
     print(f"\nminimum speed-up: {min(ratios):.0f}x")
 

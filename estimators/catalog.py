@@ -25,11 +25,23 @@ ECO_TO_OURS = {
 OURS_TO_ECO = {v: k for k, v in ECO_TO_OURS.items()}
 # Prefixes users put in front of model names ("openai/gpt-4o", "azure/my-deploy", ...).
 _PREFIX_TO_NAMESPACE = {
-    "openai": "openai", "azure": "openai", "azure_openai": "openai",
-    "anthropic": "anthropic", "bedrock": "anthropic", "vertex_ai": "google",
-    "google": "google", "google_genai": "google", "gemini": "google", "vertex": "google",
-    "mistral": "mistral", "mistralai": "mistral", "cohere": "cohere", "cohere_chat": "cohere",
-    "huggingface": "huggingface", "huggingface_hub": "huggingface", "hf": "huggingface",
+    "openai": "openai",
+    "azure": "openai",
+    "azure_openai": "openai",
+    "anthropic": "anthropic",
+    "bedrock": "anthropic",
+    "vertex_ai": "google",
+    "google": "google",
+    "google_genai": "google",
+    "gemini": "google",
+    "vertex": "google",
+    "mistral": "mistral",
+    "mistralai": "mistral",
+    "cohere": "cohere",
+    "cohere_chat": "cohere",
+    "huggingface": "huggingface",
+    "huggingface_hub": "huggingface",
+    "hf": "huggingface",
 }
 
 
@@ -192,7 +204,10 @@ def resolve(name: str, prefer: tuple[str, ...] = ()) -> tuple[ModelProfile, tupl
         profile, approx = found
         warns = profile.warnings
         if approx:
-            warns = (*warns, f"model-approximate: {raw!r} has no data of its own; using {profile.model_id}")
+            warns = (
+                *warns,
+                f"model-approximate: {raw!r} has no data of its own; using {profile.model_id}",
+            )
         return profile, warns
     fb = fallback_profile(raw)
     return fb, (*fb.warnings, f"model-not-registered: {raw!r} is not in the catalog; {fb.source}")
@@ -271,8 +286,9 @@ def fallback_profile(name: str) -> ModelProfile:
     )
 
 
-def custom_profile(base: ModelProfile, active: tuple[float, float] | None,
-                   total: tuple[float, float] | None) -> ModelProfile:
+def custom_profile(
+    base: ModelProfile, active: tuple[float, float] | None, total: tuple[float, float] | None
+) -> ModelProfile:
     """`base` with parameter counts declared by the deployment (overrides)."""
     act = _tri(*active) if active else base.active_b
     tot = _tri(*total) if total else (act if active and not total else base.total_b)

@@ -23,7 +23,9 @@ PINNED_VERSION = "0.11.3"
 def _data_dir() -> Path:
     spec = importlib.util.find_spec("ecologits")
     if spec is None or not spec.submodule_search_locations:
-        raise CatalogError("the 'ecologits' package (data source, pinned ==0.11.3) is not installed")
+        raise CatalogError(
+            "the 'ecologits' package (data source, pinned ==0.11.3) is not installed"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 

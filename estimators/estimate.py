@@ -77,7 +77,9 @@ def _hardware(hw: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
             out[key] = resolve_gpu(str(value))
         else:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(f"hardware {key!r} must be an integer >= 1, got {value!r}")
+                raise InvalidArgumentError(
+                    f"hardware {key!r} must be an integer >= 1, got {value!r}"
+                )
             out[key] = value
     return out
 
@@ -103,7 +105,9 @@ def _plan(
     if compat:
         eco_defaults = PROVIDERS.get(profile.namespace, defaults)
         if profile.model_id is None or profile.eco_provider is None:
-            warns.append("ecologits-compat: model unknown to EcoLogits; its formulas applied anyway")
+            warns.append(
+                "ecologits-compat: model unknown to EcoLogits; its formulas applied anyway"
+            )
         corners = []
         for i in (0, 2):
             corners.append(
@@ -119,12 +123,22 @@ def _plan(
             )
         lo, hi = corners
         return _Plan(
-            scenarios=(lo, lo, hi), mean_value=True, zero_when_empty=False, mix=mix, market=None,
-            model_id=profile.model_id, quality="fallback" if profile.model_id is None else (
-                "modelled-open-weights" if profile.open_weights else "modelled-closed"),
-            method=COMPAT_METHOD, warnings=tuple(warns),
+            scenarios=(lo, lo, hi),
+            mean_value=True,
+            zero_when_empty=False,
+            mix=mix,
+            market=None,
+            model_id=profile.model_id,
+            quality="fallback"
+            if profile.model_id is None
+            else ("modelled-open-weights" if profile.open_weights else "modelled-closed"),
+            method=COMPAT_METHOD,
+            warnings=tuple(warns),
             assumptions=Assumptions(
-                provider=eco_defaults.key, gpu="H100", gpu_count=hi.gpu_count, batch_size=DEFAULT_BATCH,
+                provider=eco_defaults.key,
+                gpu="H100",
+                gpu_count=hi.gpu_count,
+                batch_size=DEFAULT_BATCH,
                 pue=(eco_defaults.pue[0] + eco_defaults.pue[2]) / 2,
                 wue_onsite_l_per_kwh=(eco_defaults.wue_onsite[0] + eco_defaults.wue_onsite[2]) / 2,
                 wue_offsite_l_per_kwh=mix.wue_offsite_l_per_kwh,
@@ -170,13 +184,25 @@ def _plan(
         for i in range(3)
     ]
     return _Plan(
-        scenarios=(scen[0], scen[1], scen[2]), mean_value=False, zero_when_empty=True, mix=mix,
-        market=ov.market_gco2e_per_kwh, model_id=profile.model_id, quality=quality, method=METHOD,
+        scenarios=(scen[0], scen[1], scen[2]),
+        mean_value=False,
+        zero_when_empty=True,
+        mix=mix,
+        market=ov.market_gco2e_per_kwh,
+        model_id=profile.model_id,
+        quality=quality,
+        method=METHOD,
         warnings=tuple(warns),
         assumptions=Assumptions(
-            provider=defaults.key, gpu=gpu.kind, gpu_count=scen[1].gpu_count, batch_size=batch,
-            pue=pue3[1], wue_onsite_l_per_kwh=wue3[1], wue_offsite_l_per_kwh=mix.wue_offsite_l_per_kwh,
-            active_params_b=Range(*_vmm(profile.active_b)), total_params_b=Range(*_vmm(profile.total_b)),
+            provider=defaults.key,
+            gpu=gpu.kind,
+            gpu_count=scen[1].gpu_count,
+            batch_size=batch,
+            pue=pue3[1],
+            wue_onsite_l_per_kwh=wue3[1],
+            wue_offsite_l_per_kwh=mix.wue_offsite_l_per_kwh,
+            active_params_b=Range(*_vmm(profile.active_b)),
+            total_params_b=Range(*_vmm(profile.total_b)),
         ),
     )
 
@@ -238,20 +264,34 @@ def estimate(
     if type(model) is not str:
         raise InvalidArgumentError(f"model must be a string, got {model!r}")
     # Fast paths first: plain ints and None are what the proxy passes.
-    n_in = input_tokens if type(input_tokens) is int and input_tokens >= 0 else _tokens(
-        "input_tokens", input_tokens)
-    n_out = output_tokens if type(output_tokens) is int and output_tokens >= 0 else _tokens(
-        "output_tokens", output_tokens)
-    n_cached = cached_input_tokens if type(cached_input_tokens) is int and cached_input_tokens >= 0 \
+    n_in = (
+        input_tokens
+        if type(input_tokens) is int and input_tokens >= 0
+        else _tokens("input_tokens", input_tokens)
+    )
+    n_out = (
+        output_tokens
+        if type(output_tokens) is int and output_tokens >= 0
+        else _tokens("output_tokens", output_tokens)
+    )
+    n_cached = (
+        cached_input_tokens
+        if type(cached_input_tokens) is int and cached_input_tokens >= 0
         else _tokens("cached_input_tokens", cached_input_tokens)
-    n_reason = reasoning_tokens if type(reasoning_tokens) is int and reasoning_tokens >= 0 \
+    )
+    n_reason = (
+        reasoning_tokens
+        if type(reasoning_tokens) is int and reasoning_tokens >= 0
         else _tokens("reasoning_tokens", reasoning_tokens)
+    )
     latency = None if latency_s is None else _seconds("latency_s", latency_s)
     ttft = None if ttft_s is None else _seconds("ttft_s", ttft_s)
     if kind not in KINDS:
         raise InvalidArgumentError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     if overrides is not None and type(overrides) is not Overrides:
-        raise InvalidArgumentError("overrides must be an Overrides instance (Overrides.from_mapping)")
+        raise InvalidArgumentError(
+            "overrides must be an Overrides instance (Overrides.from_mapping)"
+        )
     if grid_intensity is not None and (
         isinstance(grid_intensity, bool)
         or not isinstance(grid_intensity, int | float)
@@ -288,8 +328,23 @@ def estimate(
 
     res = []
     for sc in plan.scenarios:
-        (e_out, e_kv, e_in, e_cached, t_tok, t_pf, ttft0, srv_w, emb_gps, band, pue, wue_factor,
-         m_out, m_in, _) = sc
+        (
+            e_out,
+            e_kv,
+            e_in,
+            e_cached,
+            t_tok,
+            t_pf,
+            ttft0,
+            srv_w,
+            emb_gps,
+            band,
+            pue,
+            wue_factor,
+            m_out,
+            m_in,
+            _,
+        ) = sc
         if m_out:
             acc_j = out_e * m_out + n_in * m_in
             srv_w = 0.0
@@ -325,27 +380,29 @@ def estimate(
     e_mid, acc_mid, srv_mid, ovh_mid, w_mid, emb_mid = mid
     op = e_mid * k
     market = plan.market
-    return _new_impacts((
-        _tnew(Range, (e_mid, lo[0], hi[0])),
-        _tnew(Range, (op + emb_mid, lo[0] * k + lo[5], hi[0] * k + hi[5])),
-        op,
-        emb_mid,
-        None if market is None else e_mid * market / 1000.0 + emb_mid,
-        _tnew(Range, (w_mid, lo[4], hi[4])),
-        plan.mix.zone,
-        grid,
-        grid_source,
-        plan.method,
-        plan.quality,
-        plan.model_id,
-        plan.warnings + call_warnings if call_warnings else plan.warnings,
-        _tnew(Breakdown, (acc_mid, srv_mid, ovh_mid)),
-        n_in,
-        n_out,
-        n_cached,
-        n_reason,
-        plan.assumptions,
-    ))
+    return _new_impacts(
+        (
+            _tnew(Range, (e_mid, lo[0], hi[0])),
+            _tnew(Range, (op + emb_mid, lo[0] * k + lo[5], hi[0] * k + hi[5])),
+            op,
+            emb_mid,
+            None if market is None else e_mid * market / 1000.0 + emb_mid,
+            _tnew(Range, (w_mid, lo[4], hi[4])),
+            plan.mix.zone,
+            grid,
+            grid_source,
+            plan.method,
+            plan.quality,
+            plan.model_id,
+            plan.warnings + call_warnings if call_warnings else plan.warnings,
+            _tnew(Breakdown, (acc_mid, srv_mid, ovh_mid)),
+            n_in,
+            n_out,
+            n_cached,
+            n_reason,
+            plan.assumptions,
+        )
+    )
 
 
 _INF = float("inf")

@@ -47,17 +47,21 @@ def resolve_zone(zone: str) -> GridMix:
     raw = str(zone).strip()
     if ":" in raw:
         cloud, _, region = raw.partition(":")
-        iso = CLOUD_REGIONS.get(f"{cloud.strip().lower()}:{region.strip().lower().replace(' ', '')}")
+        iso = CLOUD_REGIONS.get(
+            f"{cloud.strip().lower()}:{region.strip().lower().replace(' ', '')}"
+        )
         if iso is None:
             raise UnknownZoneError(
-                f"unknown cloud region {zone!r} (expected e.g. 'aws:us-east-1', 'azure:westeurope', "
+                f"unknown cloud region {zone!r} (expected e.g. 'aws:us-east-1', "
+                "'azure:westeurope', "
                 "'gcp:europe-west1')"
             )
         return MIXES[iso]
     mix = MIXES.get(raw.upper())
     if mix is None:
         raise UnknownZoneError(
-            f"unknown grid zone {zone!r} (expected an ISO 3166-1 alpha-3 code such as 'USA', 'FRA', "
+            f"unknown grid zone {zone!r} (expected an ISO 3166-1 alpha-3 code such as "
+            "'USA', 'FRA', "
             "'WOR', or a cloud region such as 'aws:us-east-1')"
         )
     return mix

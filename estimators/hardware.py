@@ -12,7 +12,9 @@ from estimators.errors import UnknownHardwareError
 
 
 def load_data(name: str) -> Any:
-    return json.loads(resources.files("estimators").joinpath("data").joinpath(name).read_text("utf-8"))
+    return json.loads(
+        resources.files("estimators").joinpath("data").joinpath(name).read_text("utf-8")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +49,19 @@ REFERENCE_GPU = GPUS["H100"]  # the calibration hardware (ML.ENERGY v3, H100 SXM
 
 
 def resolve_gpu(name: str) -> GpuSpec:
-    """'h100', 'NVIDIA H100 SXM5', 'H100-80GB' -> the H100 profile; unknown -> UnknownHardwareError."""
-    key = str(name).strip().upper().replace("NVIDIA", "").replace("_", "-").replace(" ", "-").strip("-")
+    """'h100', 'NVIDIA H100 SXM5', 'H100-80GB' -> the H100 profile.
+
+    Unknown kinds raise UnknownHardwareError.
+    """
+    key = (
+        str(name)
+        .strip()
+        .upper()
+        .replace("NVIDIA", "")
+        .replace("_", "-")
+        .replace(" ", "-")
+        .strip("-")
+    )
     while "--" in key:
         key = key.replace("--", "-")
     spec = GPUS.get(key) or GPUS.get(_GPU_ALIASES.get(key, ""))

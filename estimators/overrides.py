@@ -33,7 +33,9 @@ def _params(key: str, value: Any) -> ParamSpec:
         value = (value.get("min"), value.get("max"))
     if isinstance(value, list | tuple):
         if len(value) != 2:
-            raise InvalidArgumentError(f"{key!r} must be a number or a (min, max) pair, got {value!r}")
+            raise InvalidArgumentError(
+                f"{key!r} must be a number or a (min, max) pair, got {value!r}"
+            )
         lo = _number(key, value[0], minimum=0, strict=True)
         hi = _number(key, value[1], minimum=0, strict=True)
         if lo > hi:
@@ -89,8 +91,12 @@ class Overrides:
             put("batch_size", _count("batch_size", self.batch_size))
         if self.pue is not None:
             put("pue", _number("pue", self.pue, minimum=1))
-        for key in ("wue_onsite", "market_gco2e_per_kwh", "measured_wh_per_output_token",
-                    "measured_wh_per_input_token"):
+        for key in (
+            "wue_onsite",
+            "market_gco2e_per_kwh",
+            "measured_wh_per_output_token",
+            "measured_wh_per_input_token",
+        ):
             value = getattr(self, key)
             if value is not None:
                 put(key, _number(key, value, minimum=0))
@@ -98,7 +104,10 @@ class Overrides:
             value = getattr(self, key)
             if value is not None:
                 put(key, _params(key, value))
-        if self.measured_wh_per_input_token is not None and self.measured_wh_per_output_token is None:
+        if (
+            self.measured_wh_per_input_token is not None
+            and self.measured_wh_per_output_token is None
+        ):
             raise InvalidArgumentError(
                 "'measured_wh_per_input_token' needs 'measured_wh_per_output_token' as well"
             )
@@ -112,6 +121,7 @@ class Overrides:
         for key in data:
             if key not in known:
                 raise InvalidArgumentError(
-                    f"unknown key {key!r} in estimator overrides (known: {', '.join(sorted(known))})"
+                    f"unknown key {key!r} in estimator overrides "
+                    f"(known: {', '.join(sorted(known))})"
                 )
         return cls(**{k: v for k, v in data.items() if v is not None})

@@ -75,7 +75,7 @@ class Impacts:
     assumptions: Assumptions
 
     def to_dict(self, usage_source: str = "upstream") -> dict[str, Any]:
-        """The `impacts` JSON object of the API contract (DESIGN.md), plus breakdown/quality/model."""
+        """The `impacts` JSON object of DESIGN.md, plus breakdown, quality and model."""
         e = self.emissions_gco2e
         market = self.emissions_market_gco2e
         b = self.breakdown

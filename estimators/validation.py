@@ -29,10 +29,17 @@ def _eco_gpu_j(params_b: float, batch: int) -> float:
     from ecologits.impacts.llm import compute_llm_impacts_dag
 
     dag = compute_llm_impacts_dag(
-        model_active_parameter_count=params_b, model_total_parameter_count=params_b,
-        output_token_count=1, request_latency=float("inf"), if_electricity_mix_adpe=0,
-        if_electricity_mix_pe=0, if_electricity_mix_gwp=0, if_electricity_mix_wue=0,
-        datacenter_pue=1.0, datacenter_wue=0, batch_size=batch,
+        model_active_parameter_count=params_b,
+        model_total_parameter_count=params_b,
+        output_token_count=1,
+        request_latency=float("inf"),
+        if_electricity_mix_adpe=0,
+        if_electricity_mix_pe=0,
+        if_electricity_mix_gwp=0,
+        if_electricity_mix_wue=0,
+        datacenter_pue=1.0,
+        datacenter_wue=0,
+        batch_size=batch,
     )
     return float(dag["gpu_energy"]) * float(dag["gpu_required_count"]) * 3.6e6
 
@@ -47,33 +54,47 @@ def main() -> None:
     print("| case | published (ML.ENERGY v3) | Wattgate | error | EcoLogits 0.11.3 | error |")
     print("|---|---:|---:|---:|---:|---:|")
     for model, params, gpus, batch, ref in ML_ENERGY:
-        imp = estimate(model, input_tokens=n_in, output_tokens=n_out, provider="vllm",
-                       hardware={"gpu": "H100", "gpu_count": gpus, "batch_size": batch})
+        imp = estimate(
+            model,
+            input_tokens=n_in,
+            output_tokens=n_out,
+            provider="vllm",
+            hardware={"gpu": "H100", "gpu_count": gpus, "batch_size": batch},
+        )
         ours = imp.breakdown.accelerator_wh * 3600 / n_out
         eco = _eco_gpu_j(params, batch)
         name = model.split("/")[-1].replace("-Instruct", "")
-        print(f"| {name}, {gpus}xH100, batch {batch} | {ref:.3f} | {ours:.3f} | {ours / ref - 1:+.0%} | "
-              f"{eco:.3f} | {eco / ref - 1:+.0%} |")
+        print(
+            f"| {name}, {gpus}xH100, batch {batch} | {ref:.3f} | {ours:.3f} | "
+            f"{ours / ref - 1:+.0%} | "
+            f"{eco:.3f} | {eco / ref - 1:+.0%} |"
+        )
 
     print("\nGPT-4o facility energy per query, Wh (provider defaults, no latency given)\n")
-    print("| case | published (Jegham et al. 2025) | Wattgate value [min-max] | error | "
-          "EcoLogits 0.11.3 mean [min-max] | error |")
+    print(
+        "| case | published (Jegham et al. 2025) | Wattgate value [min-max] | error | "
+        "EcoLogits 0.11.3 mean [min-max] | error |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for (i, o), ref in JEGHAM:
         imp = estimate("openai/gpt-4o", input_tokens=i, output_tokens=o)
         e = imp.energy_wh
         eco = llm_impacts("openai", "gpt-4o", o, float("inf")).energy.value
         em, elo, ehi = eco.mean * 1e3, eco.min * 1e3, eco.max * 1e3
-        print(f"| GPT-4o {i} in / {o} out | {ref:.2f} | {e.value:.2f} [{e.min:.2f}-{e.max:.2f}] | "
-              f"{e.value / ref - 1:+.0%} | {em:.2f} [{elo:.2f}-{ehi:.2f}] | {em / ref - 1:+.0%} |")
+        print(
+            f"| GPT-4o {i} in / {o} out | {ref:.2f} | {e.value:.2f} [{e.min:.2f}-{e.max:.2f}] | "
+            f"{e.value / ref - 1:+.0%} | {em:.2f} [{elo:.2f}-{ehi:.2f}] | {em / ref - 1:+.0%} |"
+        )
 
     print("\nWorked example: estimate('openai/gpt-4o', input_tokens=100, output_tokens=300)\n")
     imp = estimate("openai/gpt-4o", input_tokens=100, output_tokens=300)
     a = imp.assumptions
-    print(f"assumptions: {a.gpu_count}x{a.gpu}, batch {a.batch_size}, PUE {a.pue}, "
-          f"WUE on-site {a.wue_onsite_l_per_kwh} L/kWh, off-site {a.wue_offsite_l_per_kwh} L/kWh, "
-          f"active {a.active_params_b.value} B [{a.active_params_b.min}-{a.active_params_b.max}], "
-          f"total {a.total_params_b.value} B")
+    print(
+        f"assumptions: {a.gpu_count}x{a.gpu}, batch {a.batch_size}, PUE {a.pue}, "
+        f"WUE on-site {a.wue_onsite_l_per_kwh} L/kWh, off-site {a.wue_offsite_l_per_kwh} L/kWh, "
+        f"active {a.active_params_b.value} B [{a.active_params_b.min}-{a.active_params_b.max}], "
+        f"total {a.total_params_b.value} B"
+    )
     print(imp.to_dict())
 
 

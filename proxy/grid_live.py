@@ -28,26 +28,99 @@ log = logging.getLogger(__name__)
 
 # ISO 3166-1 alpha-3 -> Electricity Maps zone (country-level codes are ISO alpha-2).
 ISO3_TO_EM: dict[str, str] = {
-    "USA": "US", "CAN": "CA", "MEX": "MX", "BRA": "BR", "ARG": "AR", "CHL": "CL", "COL": "CO",
-    "FRA": "FR", "DEU": "DE", "GBR": "GB", "IRL": "IE", "NLD": "NL", "BEL": "BE", "LUX": "LU",
-    "CHE": "CH", "AUT": "AT", "ITA": "IT", "ESP": "ES", "PRT": "PT", "POL": "PL", "CZE": "CZ",
-    "SVK": "SK", "HUN": "HU", "ROU": "RO", "BGR": "BG", "GRC": "GR", "HRV": "HR", "SVN": "SI",
-    "SRB": "RS", "FIN": "FI", "EST": "EE", "LVA": "LV", "LTU": "LT", "ISL": "IS", "TUR": "TR",
-    "ISR": "IL", "ARE": "AE", "SAU": "SA", "QAT": "QA", "BHR": "BH", "ZAF": "ZA", "EGY": "EG",
-    "IND": "IN", "CHN": "CN", "JPN": "JP", "KOR": "KR", "TWN": "TW", "HKG": "HK", "SGP": "SG",
-    "MYS": "MY", "IDN": "ID", "THA": "TH", "VNM": "VN", "PHL": "PH", "AUS": "AU", "NZL": "NZ",
-    "UKR": "UA", "NOR": "NO", "SWE": "SE", "DNK": "DK",
+    "USA": "US",
+    "CAN": "CA",
+    "MEX": "MX",
+    "BRA": "BR",
+    "ARG": "AR",
+    "CHL": "CL",
+    "COL": "CO",
+    "FRA": "FR",
+    "DEU": "DE",
+    "GBR": "GB",
+    "IRL": "IE",
+    "NLD": "NL",
+    "BEL": "BE",
+    "LUX": "LU",
+    "CHE": "CH",
+    "AUT": "AT",
+    "ITA": "IT",
+    "ESP": "ES",
+    "PRT": "PT",
+    "POL": "PL",
+    "CZE": "CZ",
+    "SVK": "SK",
+    "HUN": "HU",
+    "ROU": "RO",
+    "BGR": "BG",
+    "GRC": "GR",
+    "HRV": "HR",
+    "SVN": "SI",
+    "SRB": "RS",
+    "FIN": "FI",
+    "EST": "EE",
+    "LVA": "LV",
+    "LTU": "LT",
+    "ISL": "IS",
+    "TUR": "TR",
+    "ISR": "IL",
+    "ARE": "AE",
+    "SAU": "SA",
+    "QAT": "QA",
+    "BHR": "BH",
+    "ZAF": "ZA",
+    "EGY": "EG",
+    "IND": "IN",
+    "CHN": "CN",
+    "JPN": "JP",
+    "KOR": "KR",
+    "TWN": "TW",
+    "HKG": "HK",
+    "SGP": "SG",
+    "MYS": "MY",
+    "IDN": "ID",
+    "THA": "TH",
+    "VNM": "VN",
+    "PHL": "PH",
+    "AUS": "AU",
+    "NZL": "NZ",
+    "UKR": "UA",
+    "NOR": "NO",
+    "SWE": "SE",
+    "DNK": "DK",
 }
 # Countries that Electricity Maps splits into bidding zones: use the main one.
-ISO3_TO_EM.update({"NOR": "NO-NO1", "SWE": "SE-SE3", "DNK": "DK-DK1", "ITA": "IT-NO", "JPN": "JP-TK",
-                   "AUS": "AU-NSW", "IND": "IN-NO", "CAN": "CA-ON", "BRA": "BR-CS", "NZL": "NZ-NZN"})
+ISO3_TO_EM.update(
+    {
+        "NOR": "NO-NO1",
+        "SWE": "SE-SE3",
+        "DNK": "DK-DK1",
+        "ITA": "IT-NO",
+        "JPN": "JP-TK",
+        "AUS": "AU-NSW",
+        "IND": "IN-NO",
+        "CAN": "CA-ON",
+        "BRA": "BR-CS",
+        "NZL": "NZ-NZN",
+    }
+)
 # Cloud regions with a sub-national grid (Electricity Maps zones; CO2.js yearly data names).
 REGION_TO_EM: dict[str, str] = {
-    "aws:us-east-1": "US-MIDA-PJM", "aws:us-east-2": "US-MIDA-PJM", "aws:us-west-1": "US-CAL-CISO",
-    "aws:us-west-2": "US-NW-BPAT", "azure:eastus": "US-MIDA-PJM", "azure:eastus2": "US-MIDA-PJM",
-    "azure:westus": "US-CAL-CISO", "azure:westus2": "US-NW-BPAT", "azure:centralus": "US-MIDW-MISO",
-    "azure:southcentralus": "US-TEX-ERCO", "gcp:us-central1": "US-MIDW-MISO", "gcp:us-east1": "US-SE-SOCO",
-    "gcp:us-east4": "US-MIDA-PJM", "gcp:us-west1": "US-NW-BPAT", "gcp:us-west2": "US-CAL-CISO",
+    "aws:us-east-1": "US-MIDA-PJM",
+    "aws:us-east-2": "US-MIDA-PJM",
+    "aws:us-west-1": "US-CAL-CISO",
+    "aws:us-west-2": "US-NW-BPAT",
+    "azure:eastus": "US-MIDA-PJM",
+    "azure:eastus2": "US-MIDA-PJM",
+    "azure:westus": "US-CAL-CISO",
+    "azure:westus2": "US-NW-BPAT",
+    "azure:centralus": "US-MIDW-MISO",
+    "azure:southcentralus": "US-TEX-ERCO",
+    "gcp:us-central1": "US-MIDW-MISO",
+    "gcp:us-east1": "US-SE-SOCO",
+    "gcp:us-east4": "US-MIDA-PJM",
+    "gcp:us-west1": "US-NW-BPAT",
+    "gcp:us-west2": "US-CAL-CISO",
 }
 
 
@@ -97,7 +170,9 @@ class LiveGridIntensity:
         """Fetch once (so values are there early), then refresh in the background."""
         if self._task is not None:
             return
-        self._session = aiohttp.ClientSession(timeout=self._timeout, headers={"auth-token": self._token})
+        self._session = aiohttp.ClientSession(
+            timeout=self._timeout, headers={"auth-token": self._token}
+        )
         await self.refresh()
         self._task = asyncio.create_task(self._loop(), name="wattgate-grid-live")
 
@@ -129,13 +204,15 @@ class LiveGridIntensity:
         try:
             async with self._session.get(url, params={"zone": theirs}) as resp:
                 if resp.status != 200:
-                    log.warning("Electricity Maps %s for zone %s: HTTP %s", url, theirs, resp.status)
+                    log.warning(
+                        "Electricity Maps %s for zone %s: HTTP %s", url, theirs, resp.status
+                    )
                     return
                 body = await resp.json(content_type=None)
             value = float(body["carbonIntensity"])
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"carbonIntensity {value!r}")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as exc:
             log.warning("Electricity Maps zone %s: %s: %s", theirs, type(exc).__name__, exc)
             return
         self._values[ours] = value

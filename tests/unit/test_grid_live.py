@@ -25,8 +25,14 @@ class FakeEM:
             await asyncio.sleep(0.5)
         if self.mode == "garbage":
             return web.Response(text="not json")
-        return web.json_response({"zone": request.query["zone"], "carbonIntensity": self.value,
-                                  "datetime": "2025-01-01T00:00:00Z", "isEstimated": False})
+        return web.json_response(
+            {
+                "zone": request.query["zone"],
+                "carbonIntensity": self.value,
+                "datetime": "2025-01-01T00:00:00Z",
+                "isEstimated": False,
+            }
+        )
 
 
 @pytest.fixture

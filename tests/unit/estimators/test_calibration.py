@@ -23,7 +23,10 @@ ML_ENERGY = [
 def gpu_joules_per_output_token(model: str, gpus: int, batch: int) -> float:
     n_in, n_out = CALIBRATION_REQUEST
     imp = estimate(
-        model, input_tokens=n_in, output_tokens=n_out, provider="vllm",
+        model,
+        input_tokens=n_in,
+        output_tokens=n_out,
+        provider="vllm",
         hardware={"gpu": "H100", "gpu_count": gpus, "batch_size": batch},
     )
     assert imp.quality == "modelled-open-weights"
@@ -37,7 +40,9 @@ def test_within_25_percent_of_ml_energy(model: str, gpus: int, batch: int, joule
 
 
 def test_batch_and_size_ordering() -> None:
-    small = [gpu_joules_per_output_token("meta-llama/Llama-3.1-8B-Instruct", 1, b) for b in (8, 64, 256)]
+    small = [
+        gpu_joules_per_output_token("meta-llama/Llama-3.1-8B-Instruct", 1, b) for b in (8, 64, 256)
+    ]
     assert small[0] > small[1] > small[2]
     big = gpu_joules_per_output_token("meta-llama/Llama-3.1-70B-Instruct", 4, 64)
     assert 4 < big / small[1] < 10
@@ -54,12 +59,20 @@ def test_input_tokens_count() -> None:
 
 
 def test_embedding_is_prefill_only() -> None:
-    a = estimate("meta-llama/Llama-3.1-8B-Instruct", input_tokens=1000, output_tokens=0, kind="embedding")
-    b = estimate("meta-llama/Llama-3.1-8B-Instruct", input_tokens=1000, output_tokens=50, kind="embedding")
+    a = estimate(
+        "meta-llama/Llama-3.1-8B-Instruct", input_tokens=1000, output_tokens=0, kind="embedding"
+    )
+    b = estimate(
+        "meta-llama/Llama-3.1-8B-Instruct", input_tokens=1000, output_tokens=50, kind="embedding"
+    )
     assert a.energy_wh == b.energy_wh
-    assert 0 < a.energy_wh.value < estimate(
-        "meta-llama/Llama-3.1-8B-Instruct", input_tokens=1000, output_tokens=50
-    ).energy_wh.value
+    assert (
+        0
+        < a.energy_wh.value
+        < estimate(
+            "meta-llama/Llama-3.1-8B-Instruct", input_tokens=1000, output_tokens=50
+        ).energy_wh.value
+    )
 
 
 # Jegham et al. 2025, GPT-4o facility energy per query (Wh). Reported, loosely bounded.
@@ -76,8 +89,11 @@ def test_gpt4o_same_order_as_jegham(tokens: tuple[int, int], wh: float) -> None:
 def test_hardware_generations() -> None:
     kw = dict(input_tokens=500, output_tokens=500, provider="vllm")
     e = {
-        g: estimate("meta-llama/Llama-3.1-70B-Instruct", hardware={"gpu": g, "gpu_count": 4, "batch_size": 64},
-                    **kw).breakdown.accelerator_wh
+        g: estimate(
+            "meta-llama/Llama-3.1-70B-Instruct",
+            hardware={"gpu": g, "gpu_count": 4, "batch_size": 64},
+            **kw,
+        ).breakdown.accelerator_wh
         for g in ("A100", "H100", "H200", "B200")
     }
     assert e["A100"] > e["H100"] > e["H200"] > e["B200"]

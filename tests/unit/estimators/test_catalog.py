@@ -7,37 +7,43 @@ import pytest
 from estimators import estimate, resolve_model
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("gpt-4o", "openai/gpt-4o"),
-    ("openai/gpt-4o", "openai/gpt-4o"),
-    ("OpenAI/GPT-4o", "openai/gpt-4o"),
-    ("azure/gpt-4o", "openai/gpt-4o"),
-    ("gpt-4o-2024-08-06", "openai/gpt-4o-2024-08-06"),
-    ("gpt-4o-2099-01-01", "openai/gpt-4o"),
-    ("chatgpt-4o-latest", "openai/gpt-4o"),
-    ("gpt-4o-mini-2024-07-18", "openai/gpt-4o-mini-2024-07-18"),
-    ("claude-3-5-sonnet-20241022", "anthropic/claude-3-5-sonnet"),
-    ("claude-3-5-sonnet-latest", "anthropic/claude-3-5-sonnet"),
-    ("anthropic/claude-3-7-sonnet-20250219", "anthropic/claude-3-7-sonnet"),
-    ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
-    ("claude-sonnet-4-0", "anthropic/claude-sonnet-4"),
-    ("claude-sonnet-4-5", "anthropic/claude-sonnet-4-5-20250929"),
-    ("claude-sonnet-4-5-20250929", "anthropic/claude-sonnet-4-5-20250929"),
-    ("claude-opus-4-20250514", "anthropic/claude-opus-4"),
-    ("claude-opus-4-1-20250805", "anthropic/claude-opus-4-1"),
-    ("claude-opus-4-5", "anthropic/claude-opus-4-5-20251101"),
-    ("claude-haiku-4-5", "anthropic/claude-haiku-4-5-20251001"),
-    ("claude-3-5-haiku-20241022", "anthropic/claude-haiku-4-5-20251001"),
-    ("anthropic.claude-3-5-sonnet-20240620-v1:0", "anthropic/claude-3-5-sonnet"),
-    ("us.anthropic.claude-sonnet-4-20250514-v1:0", "anthropic/claude-sonnet-4"),
-    ("claude-3-5-sonnet-v2@20241022", "anthropic/claude-3-5-sonnet"),
-    ("meta-llama/Llama-3.1-8B-Instruct", "huggingface/meta-llama/Meta-Llama-3.1-8B-Instruct"),
-    ("meta-llama/Meta-Llama-3.1-70B-Instruct", "huggingface/meta-llama/Meta-Llama-3.1-70B-Instruct"),
-    ("openai/gpt-oss-120b", "huggingface/openai/gpt-oss-120b"),
-    ("mistral-large-latest", "mistral/mistral-large-latest"),
-    ("mistral/mistral-large-2407", "mistral/mistral-large-2407"),
-    ("gemini-2.5-flash", "google/gemini-2.5-flash"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("gpt-4o", "openai/gpt-4o"),
+        ("openai/gpt-4o", "openai/gpt-4o"),
+        ("OpenAI/GPT-4o", "openai/gpt-4o"),
+        ("azure/gpt-4o", "openai/gpt-4o"),
+        ("gpt-4o-2024-08-06", "openai/gpt-4o-2024-08-06"),
+        ("gpt-4o-2099-01-01", "openai/gpt-4o"),
+        ("chatgpt-4o-latest", "openai/gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "openai/gpt-4o-mini-2024-07-18"),
+        ("claude-3-5-sonnet-20241022", "anthropic/claude-3-5-sonnet"),
+        ("claude-3-5-sonnet-latest", "anthropic/claude-3-5-sonnet"),
+        ("anthropic/claude-3-7-sonnet-20250219", "anthropic/claude-3-7-sonnet"),
+        ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
+        ("claude-sonnet-4-0", "anthropic/claude-sonnet-4"),
+        ("claude-sonnet-4-5", "anthropic/claude-sonnet-4-5-20250929"),
+        ("claude-sonnet-4-5-20250929", "anthropic/claude-sonnet-4-5-20250929"),
+        ("claude-opus-4-20250514", "anthropic/claude-opus-4"),
+        ("claude-opus-4-1-20250805", "anthropic/claude-opus-4-1"),
+        ("claude-opus-4-5", "anthropic/claude-opus-4-5-20251101"),
+        ("claude-haiku-4-5", "anthropic/claude-haiku-4-5-20251001"),
+        ("claude-3-5-haiku-20241022", "anthropic/claude-haiku-4-5-20251001"),
+        ("anthropic.claude-3-5-sonnet-20240620-v1:0", "anthropic/claude-3-5-sonnet"),
+        ("us.anthropic.claude-sonnet-4-20250514-v1:0", "anthropic/claude-sonnet-4"),
+        ("claude-3-5-sonnet-v2@20241022", "anthropic/claude-3-5-sonnet"),
+        ("meta-llama/Llama-3.1-8B-Instruct", "huggingface/meta-llama/Meta-Llama-3.1-8B-Instruct"),
+        (
+            "meta-llama/Meta-Llama-3.1-70B-Instruct",
+            "huggingface/meta-llama/Meta-Llama-3.1-70B-Instruct",
+        ),
+        ("openai/gpt-oss-120b", "huggingface/openai/gpt-oss-120b"),
+        ("mistral-large-latest", "mistral/mistral-large-latest"),
+        ("mistral/mistral-large-2407", "mistral/mistral-large-2407"),
+        ("gemini-2.5-flash", "google/gemini-2.5-flash"),
+    ],
+)
 def test_alias_resolution(name: str, expected: str) -> None:
     assert resolve_model(name) == expected
     imp = estimate(name, input_tokens=10, output_tokens=10)
@@ -63,6 +69,7 @@ def test_unknown_model_falls_back_with_warning() -> None:
 def test_fallback_uses_size_hints() -> None:
     def wh(name: str) -> float:
         return estimate(name, input_tokens=100, output_tokens=300).energy_wh.value
+
     assert wh("acme-nano") < wh("acme-8b") < wh("acme-70b") < wh("acme-405b")
     assert wh("acme-mini") < wh("acme-unknown-size")
 

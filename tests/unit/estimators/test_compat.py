@@ -41,10 +41,14 @@ def _quiet() -> None:
 def test_matches_ecologits(provider: str, name: str, out: int, latency: float) -> None:
     ref = ecologits_utils.llm_impacts(provider, name, out, latency)
     assert not ref.has_errors
-    ours = estimate(name, input_tokens=2000, output_tokens=out, latency_s=latency, ecologits_compat=True)
+    ours = estimate(
+        name, input_tokens=2000, output_tokens=out, latency_s=latency, ecologits_compat=True
+    )
     assert ours.energy_wh.value == pytest.approx(_mean(ref.energy.value) * 1e3, rel=0.01)
     assert ours.emissions_gco2e.value == pytest.approx(_mean(ref.gwp.value) * 1e3, rel=0.01)
-    assert ours.emissions_embodied_gco2e == pytest.approx(_mean(ref.embodied.gwp.value) * 1e3, rel=0.01)
+    assert ours.emissions_embodied_gco2e == pytest.approx(
+        _mean(ref.embodied.gwp.value) * 1e3, rel=0.01
+    )
     assert ours.water_ml.value == pytest.approx(_mean(ref.wcf.value) * 1e3, rel=0.01)
     emin = getattr(ref.energy.value, "min", ref.energy.value) * 1e3
     assert ours.energy_wh.min == pytest.approx(emin, rel=0.01)
@@ -52,7 +56,9 @@ def test_matches_ecologits(provider: str, name: str, out: int, latency: float) -
 
 def test_compat_ignores_input_and_zone_is_honoured() -> None:
     a = estimate("gpt-4o", input_tokens=10, output_tokens=100, latency_s=5, ecologits_compat=True)
-    b = estimate("gpt-4o", input_tokens=10_000, output_tokens=100, latency_s=5, ecologits_compat=True)
+    b = estimate(
+        "gpt-4o", input_tokens=10_000, output_tokens=100, latency_s=5, ecologits_compat=True
+    )
     assert a.energy_wh == b.energy_wh
     ref = ecologits_utils.llm_impacts("openai", "gpt-4o", 100, 5, electricity_mix_zone="FRA")
     fra = estimate("gpt-4o", output_tokens=100, latency_s=5, zone="FRA", ecologits_compat=True)

@@ -17,39 +17,55 @@ from estimators import (
 )
 
 
-@pytest.mark.parametrize(("mapping", "message"), [
-    ({"gpu_cnt": 4}, "unknown key 'gpu_cnt'"),
-    ({"pue": 0.9}, "'pue' must be a number >= 1"),
-    ({"pue": "1.2"}, "'pue' must be a number >= 1"),
-    ({"gpu": "Z80"}, "unknown GPU kind 'Z80'"),
-    ({"gpu_count": 0}, "'gpu_count' must be an integer >= 1"),
-    ({"batch_size": 2.5}, "'batch_size' must be an integer >= 1"),
-    ({"zone": "XYZ"}, "unknown grid zone 'XYZ'"),
-    ({"zone": "aws:mars-1"}, "unknown cloud region 'aws:mars-1'"),
-    ({"wue_onsite": -1}, "'wue_onsite' must be a number >= 0"),
-    ({"active_params_b": (10, 5)}, "'active_params_b' must have min <= max"),
-    ({"active_params_b": [1, 2, 3]}, "'active_params_b' must be a number or a (min, max) pair"),
-    ({"total_params_b": -3}, "'total_params_b' must be a number > 0"),
-    ({"model": ""}, "'model' must be a non-empty string"),
-    ({"measured_wh_per_input_token": 1e-5}, "needs 'measured_wh_per_output_token'"),
-])
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"gpu_cnt": 4}, "unknown key 'gpu_cnt'"),
+        ({"pue": 0.9}, "'pue' must be a number >= 1"),
+        ({"pue": "1.2"}, "'pue' must be a number >= 1"),
+        ({"gpu": "Z80"}, "unknown GPU kind 'Z80'"),
+        ({"gpu_count": 0}, "'gpu_count' must be an integer >= 1"),
+        ({"batch_size": 2.5}, "'batch_size' must be an integer >= 1"),
+        ({"zone": "XYZ"}, "unknown grid zone 'XYZ'"),
+        ({"zone": "aws:mars-1"}, "unknown cloud region 'aws:mars-1'"),
+        ({"wue_onsite": -1}, "'wue_onsite' must be a number >= 0"),
+        ({"active_params_b": (10, 5)}, "'active_params_b' must have min <= max"),
+        ({"active_params_b": [1, 2, 3]}, "'active_params_b' must be a number or a (min, max) pair"),
+        ({"total_params_b": -3}, "'total_params_b' must be a number > 0"),
+        ({"model": ""}, "'model' must be a non-empty string"),
+        ({"measured_wh_per_input_token": 1e-5}, "needs 'measured_wh_per_output_token'"),
+    ],
+)
 def test_from_mapping_errors_name_the_key(mapping: dict, message: str) -> None:
     with pytest.raises(EstimatorError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Overrides.from_mapping(mapping)
 
 
 def test_overrides_are_frozen_and_hashable() -> None:
-    ov = Overrides.from_mapping({"gpu": "h100", "gpu_count": 4, "active_params_b": [30, 60], "zone": "FRA"})
+    ov = Overrides.from_mapping(
+        {"gpu": "h100", "gpu_count": 4, "active_params_b": [30, 60], "zone": "FRA"}
+    )
     assert ov.gpu == "H100" and ov.active_params_b == (30.0, 60.0)
-    assert hash(ov) == hash(Overrides.from_mapping({"gpu": "H100", "gpu_count": 4,
-                                                    "active_params_b": (30, 60), "zone": "FRA"}))
+    assert hash(ov) == hash(
+        Overrides.from_mapping(
+            {"gpu": "H100", "gpu_count": 4, "active_params_b": (30, 60), "zone": "FRA"}
+        )
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         ov.gpu = "A100"  # type: ignore[misc]
 
 
 def test_overrides_model_and_deployment_defaults() -> None:
-    ov = Overrides.from_mapping({"model": "openai/gpt-4o", "provider": "azure", "zone": "azure:swedencentral",
-                                 "pue": 1.12, "wue_onsite": 0.3, "market_gco2e_per_kwh": 0})
+    ov = Overrides.from_mapping(
+        {
+            "model": "openai/gpt-4o",
+            "provider": "azure",
+            "zone": "azure:swedencentral",
+            "pue": 1.12,
+            "wue_onsite": 0.3,
+            "market_gco2e_per_kwh": 0,
+        }
+    )
     imp = estimate("my-prod-deployment", input_tokens=100, output_tokens=300, overrides=ov)
     assert imp.model_id == "openai/gpt-4o"
     assert imp.grid_zone == "SWE"
@@ -57,7 +73,9 @@ def test_overrides_model_and_deployment_defaults() -> None:
     assert imp.emissions_market_gco2e == pytest.approx(imp.emissions_embodied_gco2e)
     assert imp.emissions_gco2e.value > imp.emissions_market_gco2e
     # explicit keyword arguments win over the deployment's overrides
-    assert estimate("x", input_tokens=1, output_tokens=1, overrides=ov, zone="FRA").grid_zone == "FRA"
+    assert (
+        estimate("x", input_tokens=1, output_tokens=1, overrides=ov, zone="FRA").grid_zone == "FRA"
+    )
 
 
 def test_market_is_none_without_factor() -> None:
@@ -67,8 +85,14 @@ def test_market_is_none_without_factor() -> None:
 
 
 def test_measured_deployment() -> None:
-    ov = Overrides.from_mapping({"model": "meta-llama/Llama-3.1-8B-Instruct", "provider": "vllm",
-                                 "measured_wh_per_output_token": 1e-4, "pue": 1.0})
+    ov = Overrides.from_mapping(
+        {
+            "model": "meta-llama/Llama-3.1-8B-Instruct",
+            "provider": "vllm",
+            "measured_wh_per_output_token": 1e-4,
+            "pue": 1.0,
+        }
+    )
     imp = estimate("llama", input_tokens=1000, output_tokens=1000, overrides=ov)
     assert imp.quality == "measured"
     assert imp.energy_wh.value == pytest.approx(0.1)
@@ -76,7 +100,9 @@ def test_measured_deployment() -> None:
 
 
 def test_declared_parameters() -> None:
-    ov = Overrides.from_mapping({"active_params_b": 70, "gpu": "H200", "gpu_count": 2, "batch_size": 32})
+    ov = Overrides.from_mapping(
+        {"active_params_b": 70, "gpu": "H200", "gpu_count": 2, "batch_size": 32}
+    )
     imp = estimate("our-finetune", input_tokens=100, output_tokens=100, overrides=ov)
     assert imp.quality == "modelled-open-weights"
     assert imp.assumptions.gpu == "H200" and imp.assumptions.gpu_count == 2
@@ -103,18 +129,21 @@ def test_provider_defaults() -> None:
     assert any(w.startswith("provider-unknown") for w in b.warnings)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"input_tokens": -1},
-    {"output_tokens": -5},
-    {"output_tokens": 1.5},
-    {"cached_input_tokens": "3"},
-    {"latency_s": -1.0},
-    {"ttft_s": float("nan")},
-    {"kind": "image"},
-    {"grid_intensity": -3},
-    {"hardware": {"gpus": 4}},
-    {"hardware": {"gpu_count": 0}},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"input_tokens": -1},
+        {"output_tokens": -5},
+        {"output_tokens": 1.5},
+        {"cached_input_tokens": "3"},
+        {"latency_s": -1.0},
+        {"ttft_s": float("nan")},
+        {"kind": "image"},
+        {"grid_intensity": -3},
+        {"hardware": {"gpus": 4}},
+        {"hardware": {"gpu_count": 0}},
+    ],
+)
 def test_invalid_arguments_raise(kwargs: dict) -> None:
     with pytest.raises(InvalidArgumentError):
         estimate("gpt-4o", **kwargs)
@@ -126,7 +155,9 @@ def test_unknown_gpu_raises() -> None:
 
 
 def test_inconsistent_usage_is_clamped() -> None:
-    imp = estimate("gpt-4o", input_tokens=10, cached_input_tokens=50, output_tokens=5, reasoning_tokens=9)
+    imp = estimate(
+        "gpt-4o", input_tokens=10, cached_input_tokens=50, output_tokens=5, reasoning_tokens=9
+    )
     assert imp.cached_input_tokens == 10 and imp.reasoning_tokens == 5
     assert sum(w.startswith("usage-clamped") for w in imp.warnings) == 2
 
@@ -150,14 +181,37 @@ def test_to_dict_shape() -> None:
     imp = estimate("gpt-4o", input_tokens=42, output_tokens=120)
     assert isinstance(imp, Impacts)
     d = imp.to_dict(usage_source="estimated")
-    assert set(d) == {"energy_wh", "emissions_gco2e", "water_ml", "grid", "usage", "method", "warnings",
-                      "breakdown", "quality", "model"}
-    assert set(d["emissions_gco2e"]) == {"value", "min", "max", "operational", "embodied", "market_based"}
+    assert set(d) == {
+        "energy_wh",
+        "emissions_gco2e",
+        "water_ml",
+        "grid",
+        "usage",
+        "method",
+        "warnings",
+        "breakdown",
+        "quality",
+        "model",
+    }
+    assert set(d["emissions_gco2e"]) == {
+        "value",
+        "min",
+        "max",
+        "operational",
+        "embodied",
+        "market_based",
+    }
     assert set(d["grid"]) == {"zone", "gco2e_per_kwh", "source"}
-    assert d["usage"] == {"input_tokens": 42, "output_tokens": 120, "cached_input_tokens": 0,
-                          "reasoning_tokens": 0, "source": "estimated"}
+    assert d["usage"] == {
+        "input_tokens": 42,
+        "output_tokens": 120,
+        "cached_input_tokens": 0,
+        "reasoning_tokens": 0,
+        "source": "estimated",
+    }
     assert set(d["breakdown"]) == {"accelerator_wh", "server_wh", "overhead_wh"}
     assert d["grid"]["gco2e_per_kwh"] == 384.4
     assert len(repr(d["energy_wh"]["value"]).replace("0.", "").lstrip("0")) <= 8
     import orjson
+
     assert orjson.loads(orjson.dumps(d)) == d

@@ -7,20 +7,30 @@ from hypothesis import strategies as st
 
 from estimators import Range, estimate
 
-MODELS = st.sampled_from([
-    "openai/gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "claude-3-5-sonnet-20241022",
-    "meta-llama/Llama-3.1-8B-Instruct", "mistral-large-latest", "some-unknown-model-70b", "mystery",
-])
+MODELS = st.sampled_from(
+    [
+        "openai/gpt-4o",
+        "gpt-4o-mini",
+        "claude-sonnet-4-5",
+        "claude-3-5-sonnet-20241022",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "mistral-large-latest",
+        "some-unknown-model-70b",
+        "mystery",
+    ]
+)
 TOKENS = st.integers(min_value=0, max_value=200_000)
 LATENCY = st.one_of(st.none(), st.floats(min_value=0, max_value=600, allow_nan=False))
 COMPAT = st.booleans()
 HARDWARE = st.one_of(
     st.none(),
-    st.fixed_dictionaries({
-        "gpu": st.sampled_from(["A100", "H100", "H200", "B200"]),
-        "gpu_count": st.sampled_from([1, 2, 4, 8]),
-        "batch_size": st.integers(min_value=1, max_value=512),
-    }),
+    st.fixed_dictionaries(
+        {
+            "gpu": st.sampled_from(["A100", "H100", "H200", "B200"]),
+            "gpu_count": st.sampled_from([1, 2, 4, 8]),
+            "batch_size": st.integers(min_value=1, max_value=512),
+        }
+    ),
 )
 
 
@@ -30,9 +40,18 @@ def _ordered(r: Range) -> bool:
 
 @settings(max_examples=300, deadline=None)
 @given(MODELS, TOKENS, TOKENS, TOKENS, LATENCY, COMPAT, HARDWARE)
-def test_ranges_are_ordered_and_non_negative(model, n_in, n_out, n_cached, latency, compat, hw) -> None:
-    imp = estimate(model, input_tokens=n_in, output_tokens=n_out, cached_input_tokens=n_cached,
-                   latency_s=latency, hardware=hw, ecologits_compat=compat)
+def test_ranges_are_ordered_and_non_negative(
+    model, n_in, n_out, n_cached, latency, compat, hw
+) -> None:
+    imp = estimate(
+        model,
+        input_tokens=n_in,
+        output_tokens=n_out,
+        cached_input_tokens=n_cached,
+        latency_s=latency,
+        hardware=hw,
+        ecologits_compat=compat,
+    )
     assert _ordered(imp.energy_wh) and _ordered(imp.emissions_gco2e) and _ordered(imp.water_ml)
     assert imp.emissions_operational_gco2e >= 0 and imp.emissions_embodied_gco2e >= 0
     b = imp.breakdown
@@ -47,8 +66,12 @@ def test_ranges_are_ordered_and_non_negative(model, n_in, n_out, n_cached, laten
 @given(MODELS, TOKENS, TOKENS, st.integers(min_value=1, max_value=5000), LATENCY, HARDWARE)
 def test_monotonic_in_tokens(model, n_in, n_out, delta, latency, hw) -> None:
     base = estimate(model, input_tokens=n_in, output_tokens=n_out, latency_s=latency, hardware=hw)
-    more_in = estimate(model, input_tokens=n_in + delta, output_tokens=n_out, latency_s=latency, hardware=hw)
-    more_out = estimate(model, input_tokens=n_in, output_tokens=n_out + delta, latency_s=latency, hardware=hw)
+    more_in = estimate(
+        model, input_tokens=n_in + delta, output_tokens=n_out, latency_s=latency, hardware=hw
+    )
+    more_out = estimate(
+        model, input_tokens=n_in, output_tokens=n_out + delta, latency_s=latency, hardware=hw
+    )
     for other in (more_in, more_out):
         for field in ("energy_wh", "emissions_gco2e", "water_ml"):
             a, b = getattr(base, field), getattr(other, field)

@@ -30,9 +30,20 @@ def test_estimate_signature_is_keyword_only_after_model() -> None:
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
     names = [p.name for p in params]
     assert names == [
-        "model", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
-        "latency_s", "ttft_s", "kind", "provider", "zone", "hardware", "overrides",
-        "grid_intensity", "ecologits_compat",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+        "latency_s",
+        "ttft_s",
+        "kind",
+        "provider",
+        "zone",
+        "hardware",
+        "overrides",
+        "grid_intensity",
+        "ecologits_compat",
     ]
 
 
@@ -43,6 +54,11 @@ def test_method_version() -> None:
 
 
 def test_errors_are_estimator_errors() -> None:
-    for name in ("InvalidArgumentError", "UnknownHardwareError", "UnknownZoneError", "CatalogError"):
+    for name in (
+        "InvalidArgumentError",
+        "UnknownHardwareError",
+        "UnknownZoneError",
+        "CatalogError",
+    ):
         assert issubclass(getattr(estimators, name), estimators.EstimatorError)
     assert issubclass(estimators.EstimatorError, ValueError)
