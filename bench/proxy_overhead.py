@@ -100,8 +100,9 @@ def main() -> int:
         _http("POST", f"{proxy}/admin/teams", master, {"name": "bench"})
         key = _http("POST", f"{proxy}/admin/keys", master, {"team": "bench"})["key"]
 
-        before = _requests_counted(proxy, master)
+        before = _metric(proxy, master, "wattgate_requests_total")
         rows, proxied, failures = [], 0, []
+        runs: dict[str, dict[str, dict[str, WrkResult]]] = {}
         for name in scenarios:
             body = work / f"{name}.json"
             body.write_text(json.dumps(SCENARIOS[name]))
@@ -109,9 +110,11 @@ def main() -> int:
             for target, base, auth in (("direct", mock, "sk-mock"), ("proxy", proxy, key)):
                 run = _Runner(f"{base}/v1/chat/completions", body, auth, name.endswith("stream"))
                 warm = run(threads=args.threads, connections=args.connections, seconds=args.warmup)
+                _settle(proxy, master)
+                one = run(threads=1, connections=1, seconds=args.duration)
                 load = run(threads=args.threads, connections=args.connections,
                            seconds=args.duration)
-                one = run(threads=1, connections=1, seconds=args.duration)
+                _settle(proxy, master)
                 for label, result in (("warmup", warm), ("load", load), ("c=1", one)):
                     if result.failures:
                         failures.append(f"{name}/{target}/{label}: {result.failures} failed, "
@@ -119,6 +122,7 @@ def main() -> int:
                 if target == "proxy":
                     proxied += warm.requests + load.requests + one.requests
                 results[target] = (load, one)
+                runs.setdefault(name, {})[target] = {"load": load, "c1": one}
             (d_load, d_one), (p_load, p_one) = results["direct"], results["proxy"]
             rows.append(Row(name, d_load.rps, p_load.rps, d_one.p50_ms, p_one.p50_ms,
                             d_one.p99_ms, p_one.p99_ms))
@@ -131,6 +135,9 @@ def main() -> int:
         "environment": _environment(args),
         "results": [{**asdict(r), "added_p50_ms": r.added_p50_ms,
                      "added_p99_ms": r.added_p99_ms} for r in rows],
+        "runs": {name: {target: {kind: asdict(result) for kind, result in by_kind.items()}
+                        for target, by_kind in by_target.items()}
+                 for name, by_target in runs.items()},
         "proxied_requests": proxied,
         "metrics_counted": counted,
         "failures": failures,
@@ -207,22 +214,35 @@ def _http(method: str, url: str, bearer: str, body: dict[str, Any] | None = None
     return json.loads(raw) if reply.headers.get_content_type() == "application/json" else raw
 
 
-def _requests_counted(proxy: str, master: str) -> float:
-    """Sum of every `wattgate_requests_total` sample, whatever its labels."""
+def _metric(proxy: str, master: str, name: str) -> float:
+    """Sum of every sample of metric `name`, whatever its labels."""
     text = _http("GET", f"{proxy}/metrics", master).decode()
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("wattgate_requests_total")
+        if line.startswith((name + " ", name + "{"))
     )
 
 
 def _wait_for_count(proxy: str, master: str, expected: float) -> float:
     """Metrics may trail the responses by a moment (recording happens after the reply)."""
     deadline = time.monotonic() + 10
-    while (counted := _requests_counted(proxy, master)) < expected and time.monotonic() < deadline:
+    while (
+        counted := _metric(proxy, master, "wattgate_requests_total")
+    ) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
     return counted
+
+
+def _settle(proxy: str, master: str) -> None:
+    """Wait for the usage writer to drain what the last load run queued.
+
+    Otherwise the next run (the one-connection latency run above all) is measured while
+    the proxy is still writing the previous run's rows, on the same CPUs.
+    """
+    deadline = time.monotonic() + 60
+    while _metric(proxy, master, "wattgate_usage_queue_rows") > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _free_port() -> int:
