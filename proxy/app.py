@@ -21,10 +21,10 @@ from proxy.config import Settings
 from proxy.errors import ProxyError, error_body
 from proxy.gateway import Gateway, Receive, Scope, Send
 from proxy.recorder import new_request_id
-from proxy.routes import admin, health, impacts
+from proxy.routes import admin, budgets, health, impacts, reports
 from proxy.runtime import Runtime
 
-_API_PREFIXES = ("/v1/impacts/", "/v1/reports")
+_API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets")
 
 
 class WattgateApp:
@@ -83,6 +83,8 @@ def _build_api(holder: WattgateApp) -> FastAPI:
     api.include_router(health.router)
     api.include_router(admin.router)
     api.include_router(impacts.router)
+    api.include_router(reports.router)
+    api.include_router(budgets.router)
 
     @api.exception_handler(ProxyError)
     async def _proxy_error(request: Request, exc: ProxyError) -> Response:

@@ -36,6 +36,8 @@ class Runtime:
     writer: UsageWriter
     recorder: Recorder
     grid: Any = None  # proxy.grid_live.LiveGridIntensity when configured
+    rollups: Any = None  # proxy.reports.rollups.RollupTask
+    budgets: Any = None  # proxy.budgets.BudgetGuard
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -68,13 +70,25 @@ class Runtime:
                 "are forwarded upstream, usage goes to team 'default' (or x-wattgate-team), "
                 "and the admin API answers loopback clients without a key."
             )
+        from proxy.budgets import BudgetGuard
+        from proxy.reports.rollups import RollupTask
+
+        rollups = RollupTask(engine)
+        await rollups.start()
+        budgets = BudgetGuard(engine, writer=writer, metrics=metrics)
+        await budgets.start()
         return cls(
             settings=settings, engine=engine, upstream=upstream, keys=keys,
             router=Router(settings), metrics=metrics, writer=writer,
             recorder=Recorder(metrics=metrics, writer=writer, grid=grid), grid=grid,
+            rollups=rollups, budgets=budgets,
         )
 
     async def close(self) -> None:
+        if self.budgets is not None:
+            await self.budgets.close()
+        if self.rollups is not None:
+            await self.rollups.close()
         await self.upstream.close()
         await self.keys.close()
         if self.grid is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Double,
@@ -137,3 +138,67 @@ class UsageEventRow(Base):
     quality: Mapped[str | None] = mapped_column(String)
     error_type: Mapped[str | None] = mapped_column(String)
     warnings: Mapped[str | None] = mapped_column(String)  # comma-joined, see UsageEvent.to_row
+
+
+class UsageDailyRow(Base):
+    """Daily sums of `usage_events` per team, model, provider, key and data-quality class.
+
+    Derived data kept by `proxy.reports.rollups`; every day can be rebuilt from the events.
+    """
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (Index("ix_usage_daily_day_team", "day", "team"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    day: Mapped[date] = mapped_column(Date)
+    team: Mapped[str] = mapped_column(String)
+    model: Mapped[str] = mapped_column(String)
+    provider: Mapped[str | None] = mapped_column(String)
+    key_id: Mapped[str | None] = mapped_column(String)
+    usage_source: Mapped[str] = mapped_column(String)
+    quality: Mapped[str | None] = mapped_column(String)
+    method: Mapped[str | None] = mapped_column(String)
+    grid_zone: Mapped[str | None] = mapped_column(String)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    market_requests: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    cached_input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
+    energy_wh: Mapped[float]
+    energy_wh_min: Mapped[float]
+    energy_wh_max: Mapped[float]
+    emissions_gco2e: Mapped[float]
+    emissions_gco2e_min: Mapped[float]
+    emissions_gco2e_max: Mapped[float]
+    emissions_operational_gco2e: Mapped[float]
+    emissions_embodied_gco2e: Mapped[float]
+    emissions_market_gco2e: Mapped[float]
+    water_ml: Mapped[float]
+    water_ml_min: Mapped[float]
+    water_ml_max: Mapped[float]
+
+
+class RollupStateRow(Base):
+    """How far `usage_daily` is built: events up to `last_event_id`, days before
+    `rolled_through`."""
+
+    __tablename__ = "rollup_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger)
+    rolled_through: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime]
+
+
+class TeamBudgetRow(Base):
+    """A team's monthly budget (UTC calendar month); any limit may be unset."""
+
+    __tablename__ = "team_budgets"
+
+    team: Mapped[str] = mapped_column(String(64), primary_key=True)
+    soft_gco2e: Mapped[float | None]
+    hard_gco2e: Mapped[float | None]
+    soft_wh: Mapped[float | None]
+    hard_wh: Mapped[float | None]
+    updated_at: Mapped[datetime]

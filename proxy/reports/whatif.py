@@ -1,0 +1,123 @@
+"""Right-sizing: what a team's recorded calls would have cost on a smaller model.
+
+Each recorded call is re-estimated with `estimators.estimate` on the alternative model,
+with the same tokens, provider and grid zone; "now" is what was recorded. Calls with the
+same model, provider, zone, kind and token counts are estimated once and multiplied.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from proxy.reports.queries import ReportFilter, _model_values
+from proxy.reports.sql import event_model, events
+
+# (pattern on the catalog id or requested name, alternative). First match wins.
+DEFAULT_ALTERNATIVES: tuple[tuple[str, str], ...] = (
+    (r"gpt-4o(?!-mini)", "gpt-4o-mini"),
+    (r"gpt-4\.1(?!-mini|-nano)", "gpt-4.1-mini"),
+    (r"(^|/)o[13](?!-mini)\b", "o4-mini"),
+    (r"claude.*(opus|sonnet)", "claude-haiku-4-5"),
+    (r"(?i)llama.*70b", "llama-3.1-8b"),
+    (r"gemini.*pro", "gemini-2.5-flash"),
+    (r"mistral-large", "mistral-small-latest"),
+)
+
+_KINDS = {"chat.completions": "chat", "completions": "completion", "embeddings": "embedding",
+          "responses": "responses", "messages": "messages"}
+
+COLUMNS = ("team", "model", "alternative", "requests", "total_tokens",
+           "energy_wh_now", "energy_wh_alternative", "energy_wh_saved",
+           "emissions_gco2e_now", "emissions_gco2e_alternative", "emissions_gco2e_saved",
+           "saving_share")
+
+
+def alternative_for(model: str, overrides: Mapping[str, str] | None = None,
+                    to: str | None = None) -> str | None:
+    """The smaller model to compare with (None: nothing smaller in the family)."""
+    if to:
+        return to
+    for name, alt in (overrides or {}).items():
+        if model == name or model.endswith("/" + name):
+            return alt
+    for pattern, alt in DEFAULT_ALTERNATIVES:
+        if re.search(pattern, model):
+            return alt
+    return None
+
+
+def parse_overrides(values: Sequence[str]) -> dict[str, str]:
+    """['gpt-4o=gpt-4.1-nano', ...] -> mapping; raises ValueError on a malformed pair."""
+    out: dict[str, str] = {}
+    for v in values:
+        for pair in v.split(","):
+            if not pair.strip():
+                continue
+            src, sep, dst = pair.partition("=")
+            if not sep or not src.strip() or not dst.strip():
+                raise ValueError(f"alternative must look like MODEL=SMALLER, got {pair!r}")
+            out[src.strip()] = dst.strip()
+    return out
+
+
+async def whatif(engine: AsyncEngine, f: ReportFilter, *, to: str | None = None,
+                 overrides: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    from estimators import estimate
+
+    model = event_model()
+    dims = (events.c.team, model.label("model"), events.c.provider, events.c.grid_zone,
+            events.c.endpoint, events.c.input_tokens, events.c.cached_input_tokens,
+            events.c.output_tokens, events.c.reasoning_tokens)
+    query = select(*dims, func.count().label("n"), func.sum(events.c.energy_wh).label("wh"),
+                   func.sum(events.c.emissions_gco2e).label("g")).where(
+        events.c.created_at >= f.period.start, events.c.created_at < f.period.end,
+        events.c.metered.is_(True), events.c.usage_source != "none")
+    if f.only_team is not None:
+        query = query.where(events.c.team == f.only_team)
+    if f.teams:
+        query = query.where(events.c.team.in_(f.teams))
+    if f.models:
+        query = query.where(model.in_(_model_values(f.models)))
+    if f.providers:
+        query = query.where(events.c.provider.in_(f.providers))
+    if f.keys:
+        query = query.where(events.c.key_id.in_(f.keys))
+    query = query.group_by(*dims)
+    async with engine.connect() as conn:
+        groups = (await conn.execute(query)).all()
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for g in groups:
+        alt = alternative_for(g.model, overrides, to)
+        if alt is None:
+            continue
+        imp = estimate(alt, input_tokens=g.input_tokens, output_tokens=g.output_tokens,
+                       cached_input_tokens=g.cached_input_tokens,
+                       reasoning_tokens=g.reasoning_tokens,
+                       kind=_KINDS.get(g.endpoint, "chat"), provider=g.provider,
+                       zone=g.grid_zone)
+        row = out.setdefault((g.team, g.model, alt), {
+            "team": g.team, "model": g.model, "alternative": imp.model_id or alt,
+            "requests": 0, "total_tokens": 0, "energy_wh_now": 0.0,
+            "energy_wh_alternative": 0.0, "emissions_gco2e_now": 0.0,
+            "emissions_gco2e_alternative": 0.0})
+        n = int(g.n)
+        row["requests"] += n
+        row["total_tokens"] += n * (g.input_tokens + g.output_tokens)
+        row["energy_wh_now"] += float(g.wh or 0.0)
+        row["emissions_gco2e_now"] += float(g.g or 0.0)
+        row["energy_wh_alternative"] += n * imp.energy_wh.value
+        row["emissions_gco2e_alternative"] += n * imp.emissions_gco2e.value
+    rows = []
+    for key in sorted(out):
+        r = out[key]
+        r["energy_wh_saved"] = r["energy_wh_now"] - r["energy_wh_alternative"]
+        r["emissions_gco2e_saved"] = r["emissions_gco2e_now"] - r["emissions_gco2e_alternative"]
+        r["saving_share"] = (r["emissions_gco2e_saved"] / r["emissions_gco2e_now"]
+                             if r["emissions_gco2e_now"] else None)
+        rows.append({c: r[c] for c in COLUMNS})
+    return rows
