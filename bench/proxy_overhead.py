@@ -46,6 +46,7 @@ class WrkResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    max_ms: float
     failures: int  # socket errors + non-200 answers + streams without [DONE]
     first_failure: str
 
@@ -167,6 +168,7 @@ class _Runner:
             rps=s["requests"] / (s["duration_us"] / 1e6),
             p50_ms=s["p50_us"] / 1000,
             p99_ms=s["p99_us"] / 1000,
+            max_ms=s["max_us"] / 1000,
             failures=s["socket_errors"] + max(s["bad"], s["non_2xx"]),
             first_failure=s["first_bad"],
         )
@@ -256,7 +258,7 @@ def _environment(args: argparse.Namespace) -> dict[str, Any]:
                             capture_output=True, text=True).stdout.strip()
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
     return {
-        "commit": commit,
+        "commit": commit or "unknown",
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "wrk": (wrk.stdout or wrk.stderr).split(" [", 1)[0].strip(),  # "wrk debian/4.1.0-3+b2"
