@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,34 @@ class Deployment:
     upstream_model: str | None = None  # model name sent upstream, if different
     overrides: Overrides | None = None  # estimator assumptions for this deployment
     timeout_s: float | None = None
+    retries: int | None = None  # extra tries on this deployment (None: settings.upstream_retries)
+    backoff_s: float | None = None  # first retry delay, doubled each time (None: settings)
+    headers: tuple[tuple[str, str], ...] = ()  # extra headers sent upstream
+    params: tuple[tuple[str, Any], ...] = ()  # extra litellm arguments (translated providers)
+    id: str | None = None  # tells apart the deployments of one fallback chain
+
+    @property
+    def label(self) -> str:
+        """How responses (`x-wattgate-deployment`) and usage rows name this deployment."""
+        return self.id or self.name
+
+    @property
+    def translated(self) -> bool:
+        """Served through litellm (a non-OpenAI wire format) rather than passed through."""
+        return self.provider in TRANSLATED_PROVIDERS
+
+
+# Providers whose wire format is not OpenAI's: chat calls to them are translated with
+# litellm. Value: litellm's model prefix.
+TRANSLATED_PROVIDERS: dict[str, str] = {
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "vertex": "vertex_ai",
+    "vertex_ai": "vertex_ai",
+    "bedrock": "bedrock",
+    "cohere": "cohere",
+}
+_NO_BASE_URL = frozenset({"gemini", "vertex", "vertex_ai", "bedrock", "cohere"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +81,8 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
+    upstream_retries: int = 0
+    upstream_backoff_s: float = 0.25
     key_cache_ttl_s: float = 5.0
     log_level: str = "info"
     electricitymaps_token: str | None = None
@@ -75,6 +105,23 @@ class Settings:
             timeout_s=self.upstream_timeout_s,
         )
 
+    def anthropic_deployment(self) -> Deployment:
+        """Where `/v1/messages` and unlisted `claude-*` / `anthropic/*` models go."""
+        return Deployment(
+            name="*",
+            base_url=anthropic_root(self.anthropic_base_url),
+            api_key=self.anthropic_api_key,
+            provider="anthropic",
+            overrides=Overrides(zone=self.grid_zone) if self.grid_zone else None,
+            timeout_s=self.upstream_timeout_s,
+        )
+
+
+def anthropic_root(url: str) -> str:
+    """An Anthropic base URL without the `/v1` some users add (clients append /v1/messages)."""
+    url = url.rstrip("/")
+    return url[:-3] if url.endswith("/v1") else url
+
 
 # env var -> (Settings field, help). The single place settings are named.
 SETTINGS: dict[str, tuple[str, str]] = {
@@ -91,6 +138,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WATTGATE_MAX_BODY_BYTES": ("max_body_bytes", "largest request body accepted"),
     "WATTGATE_UPSTREAM_TIMEOUT_S": ("upstream_timeout_s", "total time allowed for an upstream call"),
     "WATTGATE_UPSTREAM_CONNECT_TIMEOUT_S": ("upstream_connect_timeout_s", "time allowed to connect upstream"),
+    "WATTGATE_UPSTREAM_RETRIES": ("upstream_retries", "extra tries per deployment on connection errors, 429 and 5xx (0: none; the next deployment of a fallback chain is tried either way)"),
+    "WATTGATE_UPSTREAM_BACKOFF_S": ("upstream_backoff_s", "delay before the first retry, doubled for each further one"),
     "WATTGATE_KEY_CACHE_TTL_S": ("key_cache_ttl_s", "how soon a revoked key stops working, seconds"),
     "WATTGATE_LOG_LEVEL": ("log_level", "debug, info, warning or error"),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),
@@ -122,14 +171,19 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
 def _coerce(source: str, name: str, raw: Any) -> Any:
     kind = _FIELD_TYPES[name]
     try:
-        if kind == "int":
+        if name == "upstream_retries":
             value: Any = int(raw)
+            if value < 0 or value > 10:
+                raise ConfigError(f"{source}: expected a whole number from 0 to 10, got {raw!r}")
+            return value
+        if kind == "int":
+            value = int(raw)
             if value <= 0:
                 raise ValueError
             return value
         if kind == "float":
             value = float(raw)
-            if value <= 0:
+            if value < 0 or (value == 0 and name != "upstream_backoff_s"):
                 raise ValueError
             return value
     except (TypeError, ValueError):
@@ -166,9 +220,8 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(models, list):
         raise ConfigError("config: 'models' must be a list")
     grid_zone = values.get("grid_zone") or env.get("WATTGATE_GRID_ZONE") or None
-    values["deployments"] = tuple(
-        _deployment(i, m, env, grid_zone) for i, m in enumerate(models)
-    )
+    deployments = [_deployment(i, m, env, grid_zone) for i, m in enumerate(models)]
+    values["deployments"] = _label_chains(deployments)
     teams = doc.get("teams") or []
     if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
         raise ConfigError("config: 'teams' must be a list of team names")
@@ -178,7 +231,7 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
 
 _DEPLOYMENT_KEYS = {
     "name", "base_url", "api_key_env", "provider", "upstream_model", "zone", "estimate",
-    "timeout_s",
+    "timeout_s", "retries", "backoff_s", "headers", "params", "id",
 }
 
 
@@ -189,12 +242,16 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
     for key in raw:
         if key not in _DEPLOYMENT_KEYS:
             raise ConfigError(f"config: unknown key '{where}.{key}'")
-    for key in ("name", "base_url"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise ConfigError(f"config: '{where}.{key}' is required")
+    if not isinstance(raw.get("name"), str) or not raw["name"]:
+        raise ConfigError(f"config: '{where}.name' is required")
     if not _NAME_RE.match(raw["name"]):
         raise ConfigError(f"config: '{where}.name' has characters a model name cannot have")
-    if not raw["base_url"].startswith(("http://", "https://")):
+    base_url = raw.get("base_url")
+    if base_url is None and raw.get("provider") in _NO_BASE_URL:
+        base_url = ""  # litellm knows the provider's endpoint (and reads its credentials)
+    elif not isinstance(base_url, str) or not base_url:
+        raise ConfigError(f"config: '{where}.base_url' is required")
+    elif not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"config: '{where}.base_url' must start with http:// or https://")
     api_key = None
     if raw.get("api_key_env"):
@@ -204,7 +261,9 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
                 f"config: '{where}.api_key_env' names {raw['api_key_env']}, which is not set"
             )
     estimate = dict(raw.get("estimate") or {})
-    provider = raw.get("provider") or _provider_from_url(raw["base_url"])
+    provider = raw.get("provider") or _provider_from_url(base_url)
+    if not isinstance(provider, str):
+        raise ConfigError(f"config: '{where}.provider' must be a string")
     estimate.setdefault("provider", provider)
     zone = raw.get("zone") or grid_zone
     if zone:
@@ -216,15 +275,64 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
     timeout = raw.get("timeout_s")
     if timeout is not None:
         timeout = _coerce(f"{where}.timeout_s", "upstream_timeout_s", timeout)
+    retries = raw.get("retries")
+    if retries is not None:
+        retries = _coerce(f"{where}.retries", "upstream_retries", retries)
+    backoff = raw.get("backoff_s")
+    if backoff is not None:
+        backoff = _coerce(f"{where}.backoff_s", "upstream_backoff_s", backoff)
+    headers = raw.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float) for k, v in headers.items()
+    ):
+        raise ConfigError(f"config: '{where}.headers' must map header names to values")
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"config: '{where}.params' must be a mapping")
+    base_url = base_url.rstrip("/")
+    if provider == "anthropic":
+        base_url = anthropic_root(base_url)
     return Deployment(
         name=raw["name"],
-        base_url=raw["base_url"].rstrip("/"),
+        base_url=base_url,
         api_key=api_key,
         provider=provider,
         upstream_model=raw.get("upstream_model"),
         overrides=overrides,
         timeout_s=timeout,
+        retries=retries,
+        backoff_s=backoff,
+        headers=tuple((k, str(v)) for k, v in headers.items()),
+        params=tuple(params.items()),
+        id=_optional_name(where, raw.get("id")),
     )
+
+
+def _optional_name(where: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ConfigError(f"config: '{where}.id' must be a short name")
+    return value
+
+
+def _label_chains(deployments: list[Deployment]) -> tuple[Deployment, ...]:
+    """Deployments sharing a name (a fallback chain) without an `id` get `name#1`, `name#2`..."""
+    counts: dict[str, int] = {}
+    for dep in deployments:
+        counts[dep.name] = counts.get(dep.name, 0) + 1
+    seen: dict[str, int] = {}
+    out = []
+    for dep in deployments:
+        seen[dep.name] = seen.get(dep.name, 0) + 1
+        if dep.id is None and counts[dep.name] > 1:
+            dep = replace(dep, id=f"{dep.name}#{seen[dep.name]}")
+        out.append(dep)
+    labels = [d.label for d in out]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ConfigError(f"config: deployment id '{label}' is used twice")
+    return tuple(out)
 
 
 def _provider_from_url(url: str) -> str:
@@ -243,4 +351,7 @@ def _provider_from_url(url: str) -> str:
     return "openai"
 
 
-__all__ = ["ConfigError", "Deployment", "SETTINGS", "Settings", "load_settings"]
+__all__ = [
+    "SETTINGS", "TRANSLATED_PROVIDERS", "ConfigError", "Deployment", "Settings",
+    "anthropic_root", "load_settings",
+]

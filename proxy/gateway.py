@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
 from yarl import URL
 
 from proxy.auth import Caller, authenticate
+from proxy.config import Deployment
 from proxy.errors import BadRequest, PayloadTooLarge, ProxyError, UpstreamError
 from proxy.impacts import impact_headers, impacts_json, splice_field
 from proxy.recorder import METERED_ENDPOINTS, Call, new_request_id
-from proxy.streaming import ChatStreamRelay, ResponsesStreamRelay
+from proxy.streaming import AnthropicStreamRelay, ChatStreamRelay, ResponsesStreamRelay
 from proxy.tokens import response_texts
+from proxy.translate import Translator, forwarded_headers, litellm_model
 from proxy.upstream import read_body
 from proxy.usage import TokenUsage, from_body
 
@@ -40,7 +42,9 @@ ENDPOINTS = {
     "/v1/completions": "completions",
     "/v1/embeddings": "embeddings",
     "/v1/responses": "responses",
+    "/v1/messages": "messages",
 }
+ANTHROPIC_VERSION = "2023-06-01"
 _USAGE_STREAMS = frozenset({"chat.completions", "completions"})
 
 _DROP_REQUEST_HEADERS = frozenset({
@@ -53,11 +57,23 @@ _DROP_RESPONSE_HEADERS = frozenset({
     b"content-encoding", b"x-request-id", b"date", b"server", b"set-cookie",
 })
 _JSON = (b"content-type", b"application/json")
+_SSE = (b"content-type", b"text/event-stream")
+
+
+class Relay(Protocol):
+    model: str | None
+
+    def feed(self, chunk: bytes) -> list[bytes]: ...
+    def close(self) -> list[bytes]: ...
+    def output_texts(self) -> list[str]: ...
 
 
 class Gateway:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime  # proxy.app.Runtime
+        self.translator = Translator()
+        if runtime.router.needs_litellm:
+            self.translator.preload()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = perf_counter()
@@ -67,6 +83,7 @@ class Gateway:
         endpoint = ENDPOINTS.get(path) if scope["method"] == "POST" else None
         if endpoint is None:
             endpoint = "models" if path.startswith("/v1/models") else "passthrough"
+        anthropic_wire = path.startswith("/v1/messages")
         call: Call | None = None
         try:
             caller = await authenticate(
@@ -77,42 +94,86 @@ class Gateway:
             model = request.get("model") if request is not None else None
             if model is not None and not isinstance(model, str):
                 raise BadRequest("'model' must be a string.", param="model")
+            router = self.rt.router
+            chain = router.route_messages(model) if anthropic_wire else router.route(model)
             call = Call(
                 request_id=request_id,
                 received_at=datetime.now(UTC),
                 t0=t0,
                 caller=caller,
                 endpoint=endpoint,
-                deployment=self.rt.router.route(model)[0],
+                deployment=chain[0],
                 requested_model=model,
                 stream=bool(request and request.get("stream") is True),
                 request_json=request,
             )
-            await self._forward(call, scope, receive, send, headers, body)
+            await self._serve(call, chain, scope, receive, send, headers, body)
         except ProxyError as exc:
-            await _send_error(send, exc, request_id)
+            attempts = call.attempt + 1 if call is not None else 0
+            await _send_error(send, exc, request_id, anthropic=anthropic_wire, attempts=attempts)
             if call is not None:
-                event, _ = self.rt.recorder.measure(
-                    call, status=exc.status, usage=None, usage_source="none",
-                    error_type=exc.code,
-                )
-                elapsed = perf_counter() - t0
-                self.rt.recorder.record(
-                    event, duration_s=elapsed, overhead_s=elapsed - call.upstream_wait_s
-                )
+                self._record_failure(call, exc, t0)
             else:
                 self.rt.metrics.requests.labels(
                     "none", "none", "none", endpoint, str(exc.status)
                 ).inc()
 
+    async def _serve(
+        self, call: Call, chain: tuple[Deployment, ...], scope: Scope, receive: Receive,
+        send: Send, headers: dict[bytes, bytes], body: bytes,
+    ) -> None:
+        """Try each deployment of the chain (with its retries) until one answers.
+
+        Connection failures, 429 and 5xx move on to the next try; the last try's answer
+        is relayed whatever it is. Every try is recorded as its own usage row.
+        """
+        settings = self.rt.settings
+        plan = [
+            (dep, k)
+            for dep in chain
+            for k in range(1 + (dep.retries if dep.retries is not None else settings.upstream_retries))
+        ]
+        for n, (dep, k) in enumerate(plan):
+            if k:
+                backoff = dep.backoff_s if dep.backoff_s is not None else settings.upstream_backoff_s
+                await asyncio.sleep(backoff * 2 ** (k - 1))
+            call.deployment, call.attempt = dep, n
+            last = n == len(plan) - 1
+            t_try = perf_counter()
+            try:
+                if dep.translated and not call.endpoint == "messages":
+                    served = await self._translated(call, send, headers, last=last)
+                else:
+                    served = await self._forward(call, scope, receive, send, headers, body,
+                                                 last=last)
+            except ProxyError as exc:
+                if last or not _retryable(exc.status):
+                    raise
+                log.info("attempt %d of %s on %s failed (%s); trying again",
+                         n, call.request_id, dep.name, exc.code)
+                self._record_failure(call, exc, t_try)
+                continue
+            if served:
+                return
+
+    def _record_failure(self, call: Call, exc: ProxyError, t_start: float) -> None:
+        event, _ = self.rt.recorder.measure(
+            call, status=exc.status, usage=None, usage_source="none", error_type=exc.code,
+        )
+        elapsed = perf_counter() - t_start
+        self.rt.recorder.record(
+            event, duration_s=elapsed, overhead_s=max(elapsed - call.upstream_wait_s, 0.0)
+        )
+
     async def _forward(
         self, call: Call, scope: Scope, receive: Receive, send: Send,
-        headers: dict[bytes, bytes], body: bytes,
-    ) -> None:
+        headers: dict[bytes, bytes], body: bytes, *, last: bool,
+    ) -> bool:
         dep = call.deployment
         client_wants_usage = False
         usage_injected = False
         request = call.request_json
+        anthropic = dep.provider == "anthropic"
         if request is not None:
             changed = False
             if call.stream and call.endpoint in _USAGE_STREAMS:
@@ -122,41 +183,101 @@ class Gateway:
                 if not client_wants_usage:
                     request = {**request, "stream_options": {**options, "include_usage": True}}
                     usage_injected = changed = True
-            if dep.upstream_model and request.get("model") != dep.upstream_model:
-                request = {**request, "model": dep.upstream_model}
+            upstream_model = dep.upstream_model
+            model = request.get("model")
+            if upstream_model is None and anthropic and isinstance(model, str):
+                upstream_model = model.removeprefix("anthropic/")
+            if upstream_model and model != upstream_model:
+                request = {**request, "model": upstream_model}
                 changed = True
             if changed:
                 body = orjson.dumps(request)
 
         query = scope.get("query_string") or b""
-        target = dep.base_url + scope["path"][3:] + ("?" + query.decode("latin-1") if query else "")
+        path = scope["path"] if anthropic else scope["path"][3:]
+        target = dep.base_url + path + ("?" + query.decode("latin-1") if query else "")
         t_send = perf_counter()
         response = await self.rt.upstream.send(
             scope["method"],
             URL(target, encoded=True),
-            headers=_upstream_headers(headers, call.caller, dep.api_key),
+            headers=_upstream_headers(headers, call.caller, dep),
             body=body or None,
             read_timeout_s=dep.timeout_s,
         )
         try:
+            if not last and _retryable(response.status):
+                await read_body(response)
+                call.upstream_wait_s += perf_counter() - t_send
+                raise _RetryableStatus(response.status)
             if response.content_type == "text/event-stream" and response.status < 300:
-                call.upstream_wait_s = perf_counter() - t_send
-                await self._relay_stream(
-                    call, response, receive, send, t_send,
-                    client_wants_usage=client_wants_usage, usage_injected=usage_injected,
+                call.upstream_wait_s += perf_counter() - t_send
+                relay: Relay
+                if call.endpoint == "messages":
+                    relay = AnthropicStreamRelay(self._meter_stream(call, t_send, lambda: relay))
+                elif call.endpoint == "responses":
+                    relay = ResponsesStreamRelay(self._meter_stream(call, t_send, lambda: relay))
+                elif call.endpoint in _USAGE_STREAMS:
+                    relay = ChatStreamRelay(
+                        self._meter_stream(call, t_send, lambda: relay),
+                        client_wants_usage=client_wants_usage, usage_injected=usage_injected,
+                    )
+                else:
+                    relay = _PassThroughRelay()
+                await self._pump(
+                    call, relay, response.content.iter_any(), receive, send, t_send,
+                    status=response.status, headers=_response_headers(response, call),
                 )
             else:
                 data = await read_body(response)
-                call.upstream_wait_s = perf_counter() - t_send
-                await self._relay_body(call, response, data, send)
+                call.upstream_wait_s += perf_counter() - t_send
+                await self._relay_body(
+                    call, response.status, _response_headers(response, call), data, send
+                )
         finally:
             response.release()
+        return True
+
+    async def _translated(
+        self, call: Call, send: Send, headers: dict[bytes, bytes], *, last: bool
+    ) -> bool:
+        """A chat call to a provider with another wire format, through litellm."""
+        dep = call.deployment
+        if call.endpoint != "chat.completions" or call.request_json is None:
+            raise BadRequest(
+                f"{dep.provider} deployments serve /v1/chat/completions only "
+                f"(and /v1/messages for Anthropic)."
+            )
+        request = call.request_json
+        kwargs: dict[str, Any] = {
+            "model": litellm_model(dep, call.requested_model or ""),
+            "api_key": _caller_key(call.caller) or dep.api_key,
+            "headers": forwarded_headers(headers, dep),
+        }
+        out_headers = _gateway_headers(call)
+        t_send = perf_counter()
+        if not call.stream:
+            doc = await self.translator.complete(dep, request, **kwargs)
+            call.upstream_wait_s += perf_counter() - t_send
+            await self._relay_body(call, 200, [_JSON, *out_headers], orjson.dumps(doc), send)
+            return True
+        options = request.get("stream_options")
+        client_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        chunks = await self.translator.stream(dep, request, **kwargs)
+        call.upstream_wait_s += perf_counter() - t_send
+        relay = ChatStreamRelay(
+            self._meter_stream(call, t_send, lambda: relay),
+            client_wants_usage=client_wants_usage, usage_injected=not client_wants_usage,
+        )
+        await self._pump(
+            call, relay, chunks, None, send, t_send, status=200,
+            headers=[_SSE, (b"cache-control", b"no-cache"), *out_headers],
+        )
+        return True
 
     async def _relay_body(
-        self, call: Call, response: aiohttp.ClientResponse, data: bytes, send: Send
+        self, call: Call, status: int, out_headers: list[tuple[bytes, bytes]], data: bytes,
+        send: Send,
     ) -> None:
-        status = response.status
-        out_headers = _response_headers(response, call)
         parsed: Any = None
         usage: TokenUsage | None = None
         source = "none"
@@ -190,73 +311,92 @@ class Gateway:
             event, duration_s=elapsed, overhead_s=elapsed - call.upstream_wait_s
         )
 
-    async def _relay_stream(
-        self, call: Call, response: aiohttp.ClientResponse, receive: Receive, send: Send,
-        t_send: float, *, client_wants_usage: bool, usage_injected: bool,
-    ) -> None:
+    def _meter_stream(
+        self, call: Call, t_send: float, relay: Callable[[], Relay]
+    ) -> Callable[[TokenUsage | None], bytes]:
+        """The `meter` callback of a stream relay; stores the event on `call.extra`."""
         recorder = self.rt.recorder
-        state: dict[str, Any] = {"ttft": None, "event": None}
 
         def meter(usage: TokenUsage | None) -> bytes:
             source = "upstream"
             if usage is None:
-                usage = recorder.local_usage(call, relay.output_texts())
+                usage = recorder.local_usage(call, relay().output_texts())
                 source = "estimated"
             event, imp = recorder.measure(
-                call, status=state.get("status", response.status), usage=usage,
-                usage_source=source, served_model=relay.model, latency_s=perf_counter() - t_send,
-                ttft_s=state["ttft"], error_type=state.get("error"),
+                call, status=call.extra.get("status", 200), usage=usage,
+                usage_source=source, served_model=relay().model,
+                latency_s=perf_counter() - t_send, ttft_s=call.extra.get("ttft"),
+                error_type=call.extra.get("error"),
             )
-            state["event"] = event
+            call.extra["event"] = event
             return impacts_json(imp, source) if imp is not None else b"null"
 
-        relay: ChatStreamRelay | ResponsesStreamRelay
-        if call.endpoint == "responses":
-            relay = ResponsesStreamRelay(meter)
-        elif call.endpoint in _USAGE_STREAMS:
-            relay = ChatStreamRelay(
-                meter, client_wants_usage=client_wants_usage, usage_injected=usage_injected
-            )
-        else:
-            relay = _PassThroughRelay()
-        await send({
-            "type": "http.response.start", "status": response.status,
-            "headers": _response_headers(response, call),
-        })
-        disconnect = asyncio.ensure_future(receive())
+        return meter
+
+    async def _pump(
+        self, call: Call, relay: Relay, chunks: AsyncIterator[bytes], receive: Receive | None,
+        send: Send, t_send: float, *, status: int, headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Send a stream's events as they come; meter and record it at the end."""
+        recorder = self.rt.recorder
+        state = call.extra
+        state["status"] = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        disconnect = asyncio.ensure_future(receive()) if receive is not None else None
         processing = 0.0
         try:
-            async for chunk in response.content.iter_any():
+            async for chunk in chunks:
                 t = perf_counter()
-                if state["ttft"] is None:
+                if state.get("ttft") is None:
                     state["ttft"] = t - call.t0
                 out = relay.feed(chunk)
                 processing += perf_counter() - t
                 if out:
                     await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
-                if disconnect.done():
+                if disconnect is not None and disconnect.done():
                     state["status"], state["error"] = 499, "client_disconnected"
                     break
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, ProxyError) as exc:
             log.warning("upstream stream broke off for %s: %s", call.request_id, exc)
             state["error"] = "upstream_stream_error"
             tail = relay.close()
-            tail.append(b"data: " + UpstreamError(
-                "Upstream stream broke off before it was complete.").body() + b"\n\n")
+            tail.append(_stream_error_frame(call.endpoint == "messages"))
         else:
             tail = relay.close()
         finally:
-            disconnect.cancel()
+            if disconnect is not None:
+                disconnect.cancel()
         await send({"type": "http.response.body", "body": b"".join(tail), "more_body": False})
-        event = state["event"]
+        event = state.get("event")
         if event is None:  # pass-through stream of an unmetered endpoint
-            event, _ = recorder.measure(call, status=response.status, usage=None, usage_source="none")
+            event, _ = recorder.measure(call, status=status, usage=None, usage_source="none")
         elapsed = perf_counter() - call.t0
         recorder.record(event, duration_s=elapsed, overhead_s=(t_send - call.t0) + processing)
 
 
+class _RetryableStatus(ProxyError):
+    """An upstream 429/5xx answer on a try that is not the last: the next try follows."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"Upstream answered {status}.", code=f"upstream_{status}")
+        self.status = status
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _caller_key(caller: Caller) -> str | None:
+    """Open mode: the caller's own key, without its `Bearer` scheme."""
+    auth = caller.upstream_authorization
+    if auth is None:
+        return None
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 class _PassThroughRelay:
-    model = None
+    model: str | None = None
 
     def feed(self, chunk: bytes) -> list[bytes]:
         return [chunk]
@@ -299,17 +439,32 @@ def _parse(body: bytes) -> dict[str, Any]:
 
 
 def _upstream_headers(
-    headers: dict[bytes, bytes], caller: Caller, api_key: str | None
+    headers: dict[bytes, bytes], caller: Caller, dep: Deployment
 ) -> list[tuple[str, str]]:
     out = [
         (name.decode("latin-1"), value.decode("latin-1"))
         for name, value in headers.items()
         if name not in _DROP_REQUEST_HEADERS
     ]
-    if caller.upstream_authorization is not None:
+    if dep.provider == "anthropic":  # Anthropic authenticates with x-api-key, not Bearer
+        key = _caller_key(caller) or dep.api_key
+        if key:
+            out.append(("x-api-key", key))
+        if b"anthropic-version" not in headers:
+            out.append(("anthropic-version", ANTHROPIC_VERSION))
+    elif caller.upstream_authorization is not None:
         out.append(("Authorization", caller.upstream_authorization))
-    elif api_key:
-        out.append(("Authorization", f"Bearer {api_key}"))
+    elif dep.api_key:
+        out.append(("Authorization", f"Bearer {dep.api_key}"))
+    out.extend(dep.headers)
+    return out
+
+
+def _gateway_headers(call: Call) -> list[tuple[bytes, bytes]]:
+    out = [(b"x-request-id", call.request_id.encode())]
+    if call.deployment.name != "*":
+        out.append((b"x-wattgate-deployment", call.deployment.label.encode("latin-1")))
+    out.append((b"x-wattgate-attempts", str(call.attempt + 1).encode()))
     return out
 
 
@@ -319,21 +474,44 @@ def _response_headers(response: aiohttp.ClientResponse, call: Call) -> list[tupl
         for name, value in response.raw_headers
         if name.lower() not in _DROP_RESPONSE_HEADERS
     ]
-    upstream_id = response.headers.get("x-request-id")
+    upstream_id = response.headers.get("x-request-id") or response.headers.get("request-id")
     if upstream_id:
         out.append((b"x-upstream-request-id", upstream_id.encode("latin-1")))
-    out.append((b"x-request-id", call.request_id.encode()))
-    if call.deployment.name != "*":
-        out.append((b"x-wattgate-deployment", call.deployment.name.encode("latin-1")))
+    out.extend(_gateway_headers(call))
     return out
 
 
-async def _send_error(send: Send, exc: ProxyError, request_id: str) -> None:
-    body = exc.body()
-    await send({
-        "type": "http.response.start",
-        "status": exc.status,
-        "headers": [_JSON, (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode())],
-    })
+# Anthropic's error `type` for each status we answer with ourselves.
+_ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+}
+
+
+def _anthropic_error(status: int, message: str) -> bytes:
+    kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+
+
+def _stream_error_frame(anthropic: bool) -> bytes:
+    message = "Upstream stream broke off before it was complete."
+    if anthropic:
+        return b"event: error\ndata: " + _anthropic_error(502, message) + b"\n\n"
+    return b"data: " + UpstreamError(message).body() + b"\n\n"
+
+
+async def _send_error(
+    send: Send, exc: ProxyError, request_id: str, *, anthropic: bool = False, attempts: int = 0
+) -> None:
+    body = _anthropic_error(exc.status, exc.message) if anthropic else exc.body()
+    headers = [_JSON, (b"content-length", str(len(body)).encode()),
+               (b"x-request-id", request_id.encode())]
+    if attempts:
+        headers.append((b"x-wattgate-attempts", str(attempts).encode()))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -111,7 +111,7 @@ class Recorder:
             requested_model=call.requested_model,
             served_model=served_model,
             provider=dep.provider,
-            deployment=None if dep.name == "*" else dep.name,
+            deployment=None if dep.name == "*" else dep.label,
             attempt=call.attempt,
             stream=call.stream,
             metered=call.endpoint in METERED_ENDPOINTS,

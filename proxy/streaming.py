@@ -9,6 +9,8 @@ byte for byte. Where impacts go follows the documented contract:
   `"usage":null` fields it caused are removed, and `impacts` rides on the last chunk
   with a `finish_reason` (held back until the usage chunk arrives right after it).
 - Responses API: `impacts` goes into the `response` object of `response.completed`.
+- Anthropic Messages: `impacts` goes into the last `message_delta` event; usage is the
+  `message_start` usage overlaid with the (cumulative) `message_delta` usage, never summed.
 
 A relay is fed raw upstream bytes and returns the bytes to send; `meter(usage)` is
 called once with the upstream usage, or with None when the stream gave none, and
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 import orjson
 
 from proxy.impacts import splice_field
-from proxy.usage import TokenUsage, from_openai, from_responses
+from proxy.tokens import count_texts
+from proxy.usage import TokenUsage, from_anthropic, from_openai, from_responses
 
 Meter = Callable[[TokenUsage | None], bytes]
 
@@ -238,4 +242,105 @@ class ResponsesStreamRelay:
                 continue
             if isinstance(delta, str):
                 texts.append(delta)
+        return texts
+
+
+class AnthropicStreamRelay:
+    """Relay for Anthropic `/v1/messages` streams.
+
+    Each `message_delta` is held back until the next event shows whether it was the last
+    one (normally the next event is `message_stop`); the last one carries `impacts`.
+    """
+
+    def __init__(self, meter: Meter) -> None:
+        self._meter = meter
+        self._buffer = _SSEBuffer()
+        self._usage: dict[str, object] = {}
+        self._held: bytes | None = None  # a message_delta event
+        self._saw_delta = False
+        self._metered = False
+        self.model: str | None = None
+        self._deltas: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self._buffer.split(chunk):
+            self._relay(event, out)
+        return out
+
+    def close(self) -> list[bytes]:
+        out: list[bytes] = []
+        rest = self._buffer.rest()
+        if rest.strip():
+            self._relay(rest + b"\n\n", out)
+        self._finish(out)
+        return out
+
+    def _relay(self, event: bytes, out: list[bytes]) -> None:
+        head = event[:48]
+        if b"content_block_delta" in head:
+            self._deltas.append(event)
+            self._flush(out)
+            out.append(event)
+        elif b"message_start" in head:
+            self._merge(event, "message")
+            out.append(event)
+        elif b"message_delta" in head:
+            self._flush(out)
+            self._merge(event, None)
+            self._held = event
+            self._saw_delta = True
+        elif b"message_stop" in head:
+            self._finish(out)
+            out.append(event)
+        else:
+            self._flush(out)
+            out.append(event)
+
+    def _merge(self, event: bytes, inner: str | None) -> None:
+        try:
+            data = orjson.loads(event_data(event))
+            if inner is not None:
+                data = data[inner]
+                if self.model is None and isinstance(data.get("model"), str):
+                    self.model = data["model"]
+            usage = data.get("usage")
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return
+        if isinstance(usage, dict):
+            self._usage.update((k, v) for k, v in usage.items() if v is not None)
+
+    def _flush(self, out: list[bytes]) -> None:
+        if self._held is not None:
+            out.append(self._held)
+            self._held = None
+
+    def _finish(self, out: list[bytes]) -> None:
+        if self._metered:
+            self._flush(out)
+            return
+        self._metered = True
+        usage = from_anthropic(self._usage) if self._usage else None
+        if usage is not None and not self._saw_delta:
+            # Cut before message_delta: message_start's output_tokens (1) is a placeholder.
+            usage = replace(usage, output_tokens=max(usage.output_tokens,
+                                                     count_texts(self.output_texts())))
+        impacts = self._meter(usage)
+        if self._held is None:
+            return
+        held, self._held = self._held, None
+        prefix = held[: held.find(b"data:")]
+        payload = splice_field(event_data(held), b"impacts", impacts)
+        out.append(prefix + b"data: " + payload + b"\n\n" if payload is not None else held)
+
+    def output_texts(self) -> list[str]:
+        texts = []
+        for event in self._deltas:
+            try:
+                delta = orjson.loads(event_data(event)).get("delta") or {}
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            for key in ("text", "thinking", "partial_json"):
+                if isinstance(delta.get(key), str):
+                    texts.append(delta[key])
         return texts
