@@ -8,7 +8,7 @@ OpenAI convention: `cached_input_tokens` is part of `input_tokens` and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,9 @@ class UsageEvent:
 
     def to_row(self) -> dict[str, Any]:
         """Column values for `usage_events` (warnings joined, everything else as is)."""
-        row = asdict(self)
+        row = {name: getattr(self, name) for name in _FIELD_NAMES}
         row["warnings"] = ",".join(self.warnings) if self.warnings else None
         return row
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(UsageEvent))
