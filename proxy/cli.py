@@ -239,3 +239,6 @@ def main() -> None:
         cli(obj={})
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+from proxy import cli_reports  # noqa: E402,F401  (registers report, whatif, teams budget)

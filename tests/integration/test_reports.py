@@ -34,7 +34,8 @@ async def _sql(engine: Any, lo: Any, hi: Any) -> dict[str, dict[str, Any]]:
     dialect = engine.dialect
     bind = UTCDateTime().process_bind_param
     async with engine.connect() as conn:
-        rows = await conn.execute(text(SQL_SUMS), {"lo": bind(lo, dialect), "hi": bind(hi, dialect)})
+        params = {"lo": bind(lo, dialect), "hi": bind(hi, dialect)}
+        rows = await conn.execute(text(SQL_SUMS), params)
         return {r.team: dict(r._mapping) for r in rows}
 
 
@@ -99,7 +100,8 @@ def test_team_scope_and_filters(db_url: str) -> None:
         engine = create_engine(db_url)
         try:
             rows = [make_row(team=t, model=m, created_at=at(2026, 10, 3, 12), input_tokens=100,
-                             output_tokens=50) for t in ("a", "b") for m in ("gpt-4o", "gpt-4o-mini")]
+                             output_tokens=50)
+                    for t in ("a", "b") for m in ("gpt-4o", "gpt-4o-mini")]
             await insert_events(engine, rows)
             p = parse_period(month="2026-10")
             own = await run_report(engine, ReportFilter(period=p, only_team="a"), ["team"])
