@@ -21,7 +21,7 @@ from proxy.config import Settings
 from proxy.errors import ProxyError, error_body
 from proxy.gateway import Gateway, Receive, Scope, Send
 from proxy.recorder import new_request_id
-from proxy.routes import admin, budgets, health, impacts, reports
+from proxy.routes import admin, budgets, dashboard, health, impacts, reports
 from proxy.runtime import Runtime
 
 _API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets")
@@ -85,6 +85,7 @@ def _build_api(holder: WattgateApp) -> FastAPI:
     api.include_router(impacts.router)
     api.include_router(reports.router)
     api.include_router(budgets.router)
+    api.include_router(dashboard.router)
 
     @api.exception_handler(ProxyError)
     async def _proxy_error(request: Request, exc: ProxyError) -> Response:
