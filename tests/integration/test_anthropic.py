@@ -6,6 +6,7 @@ The shared mock speaks the real Messages wire format (a Message, or its event st
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anthropic
@@ -13,11 +14,21 @@ import httpx
 import pytest
 
 from tests.integration.conftest import GatewayFactory
-from tests.integration.test_usage_records import fetch_rows
+from tests.integration.test_usage_records import fetch_rows as _fetch_rows
 from tests.servers import Gateway
 
 CACHE = {"x-mock-prompt-tokens": "50", "x-mock-cached-tokens": "10",
          "x-mock-cache-write-tokens": "5"}
+
+
+def fetch_rows(database_url: str, n: int | None = None) -> list[dict[str, Any]]:
+    """Rows once `n` are there (a stream's row is recorded just after its last byte)."""
+    deadline = time.monotonic() + 5
+    while True:
+        rows = _fetch_rows(database_url)
+        if n is None or len(rows) >= n or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
 
 
 def mock_root(mock_upstream: str) -> str:
@@ -64,7 +75,7 @@ def test_plain_message_is_metered(anthropic_gateway: Gateway, mock_upstream: str
     assert seen["headers"]["anthropic-beta"] == "prompt-caching-2024-07-31"
 
     anthropic_gateway.wait_written()
-    [row] = fetch_rows(sqlite_url)
+    [row] = fetch_rows(sqlite_url, 1)
     assert row["endpoint"] == "messages" and row["provider"] == "anthropic"
     assert row["team"] == "claude-team" and row["status_code"] == 200
     assert (row["input_tokens"], row["cached_input_tokens"], row["output_tokens"]) == (50, 10, 20)
@@ -98,7 +109,7 @@ def test_stream_carries_impacts_in_final_message_delta(
     assert final.usage.output_tokens == 20
 
     anthropic_gateway.wait_written()
-    rows = fetch_rows(sqlite_url)
+    rows = fetch_rows(sqlite_url, 2)
     assert [(r["stream"], r["input_tokens"], r["output_tokens"]) for r in rows] == [
         (True, 50, 7), (True, 50, 20)]
     assert rows[0]["energy_wh"] == pytest.approx(impacts["energy_wh"]["value"], rel=1e-4)
@@ -114,7 +125,7 @@ def test_stream_without_usage_is_counted_locally(anthropic_gateway: Gateway,
     ))
     assert events[-2].model_extra["impacts"]["usage"]["source"] == "estimated"
     anthropic_gateway.wait_written()
-    [row] = fetch_rows(sqlite_url)
+    [row] = fetch_rows(sqlite_url, 1)
     assert row["usage_source"] == "estimated" and row["output_tokens"] > 0
 
 
@@ -147,7 +158,7 @@ def test_stream_cut_short_ends_with_an_error_event(anthropic_gateway: Gateway,
         body = response.read().decode()
     assert "event: error" in body and '"type":"api_error"' in body
     anthropic_gateway.wait_written()
-    [row] = fetch_rows(sqlite_url)
+    [row] = fetch_rows(sqlite_url, 1)
     assert row["error_type"] == "upstream_stream_error" and row["usage_source"] == "upstream"
 
 
