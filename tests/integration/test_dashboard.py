@@ -40,7 +40,8 @@ def test_dashboard_numbers_match_the_report_api(make_gateway: GatewayFactory) ->
     for team, model in (("search", "gpt-4o"), ("search", "gpt-4o-mini"), ("support", "gpt-4o")):
         client = openai.OpenAI(base_url=gateway.base_url, api_key=keys[team], max_retries=0)
         for _ in range(2):
-            client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+            client.chat.completions.create(model=model,
+                                           messages=[{"role": "user", "content": "hi"}])
     gateway.wait_written()
     gateway.admin("PUT", "/admin/teams/search/budget", json={"soft_gco2e": 0.001,
                                                               "hard_gco2e": 100})
