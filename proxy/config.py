@@ -138,8 +138,14 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WATTGATE_MAX_BODY_BYTES": ("max_body_bytes", "largest request body accepted"),
     "WATTGATE_UPSTREAM_TIMEOUT_S": ("upstream_timeout_s", "total time allowed for an upstream call"),
     "WATTGATE_UPSTREAM_CONNECT_TIMEOUT_S": ("upstream_connect_timeout_s", "time allowed to connect upstream"),
-    "WATTGATE_UPSTREAM_RETRIES": ("upstream_retries", "extra tries per deployment on connection errors, 429 and 5xx (0: none; the next deployment of a fallback chain is tried either way)"),
-    "WATTGATE_UPSTREAM_BACKOFF_S": ("upstream_backoff_s", "delay before the first retry, doubled for each further one"),
+    "WATTGATE_UPSTREAM_RETRIES": (
+        "upstream_retries",
+        "extra tries per deployment on connection errors, 429 and 5xx (a fallback chain's "
+        "next deployment is tried either way)",
+    ),
+    "WATTGATE_UPSTREAM_BACKOFF_S": (
+        "upstream_backoff_s", "delay before the first retry, doubled for each further one"
+    ),
     "WATTGATE_KEY_CACHE_TTL_S": ("key_cache_ttl_s", "how soon a revoked key stops working, seconds"),
     "WATTGATE_LOG_LEVEL": ("log_level", "debug, info, warning or error"),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),

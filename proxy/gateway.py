@@ -131,11 +131,11 @@ class Gateway:
         plan = [
             (dep, k)
             for dep in chain
-            for k in range(1 + (dep.retries if dep.retries is not None else settings.upstream_retries))
+            for k in range(1 + _pick(dep.retries, settings.upstream_retries))
         ]
         for n, (dep, k) in enumerate(plan):
-            if k:
-                backoff = dep.backoff_s if dep.backoff_s is not None else settings.upstream_backoff_s
+            if k:  # a retry on the same deployment; moving to the next one does not wait
+                backoff = _pick(dep.backoff_s, settings.upstream_backoff_s)
                 await asyncio.sleep(backoff * 2 ** (k - 1))
             call.deployment, call.attempt = dep, n
             last = n == len(plan) - 1
@@ -290,7 +290,8 @@ class Gateway:
                 usage = from_body(call.endpoint, parsed)
                 source = "upstream"
                 if usage is None:
-                    usage = self.rt.recorder.local_usage(call, response_texts(call.endpoint, parsed))
+                    texts = response_texts(call.endpoint, parsed)
+                    usage = self.rt.recorder.local_usage(call, texts)
                     source = "estimated"
         served = parsed.get("model") if isinstance(parsed, dict) else None
         event, imp = self.rt.recorder.measure(
@@ -352,11 +353,12 @@ class Gateway:
                 out = relay.feed(chunk)
                 processing += perf_counter() - t
                 if out:
-                    await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+                    await send({"type": "http.response.body", "body": b"".join(out),
+                                "more_body": True})
                 if disconnect is not None and disconnect.done():
                     state["status"], state["error"] = 499, "client_disconnected"
                     break
-        except (aiohttp.ClientError, asyncio.TimeoutError, ProxyError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ProxyError) as exc:
             log.warning("upstream stream broke off for %s: %s", call.request_id, exc)
             state["error"] = "upstream_stream_error"
             tail = relay.close()
@@ -380,6 +382,10 @@ class _RetryableStatus(ProxyError):
     def __init__(self, status: int) -> None:
         super().__init__(f"Upstream answered {status}.", code=f"upstream_{status}")
         self.status = status
+
+
+def _pick(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def _retryable(status: int) -> bool:

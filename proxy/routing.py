@@ -37,7 +37,7 @@ class Router:
         return (self.default,)
 
     def route_messages(self, model: str | None) -> tuple[Deployment, ...]:
-        """Deployments for an Anthropic Messages call: configured Anthropic ones, else the default."""
+        """Deployments for a Messages call: configured Anthropic ones, else the default."""
         if model is not None:
             chain = self._messages_routes.get(model)
             if chain:
