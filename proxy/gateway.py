@@ -141,7 +141,7 @@ class Gateway:
             last = n == len(plan) - 1
             t_try = perf_counter()
             try:
-                if dep.translated and not call.endpoint == "messages":
+                if dep.translated and not scope["path"].startswith("/v1/messages"):
                     served = await self._translated(call, send, headers, last=last)
                 else:
                     served = await self._forward(call, scope, receive, send, headers, body,

@@ -171,3 +171,13 @@ def test_open_mode_forwards_the_callers_key(make_gateway: GatewayFactory,
     assert "impacts" in message.model_extra
     seen = last_upstream_request(mock_upstream)
     assert seen["headers"]["x-api-key"] == "sk-ant-callers-own"
+
+
+def test_other_messages_paths_pass_through(anthropic_gateway: Gateway, mock_upstream: str) -> None:
+    key = anthropic_gateway.create_team_key("t")
+    response = httpx.post(anthropic_gateway.url + "/v1/messages/count_tokens",
+                          headers={"x-api-key": key}, json={"model": "claude-3-5-haiku-latest"})
+    assert response.status_code == 404  # the mock has no such route; the request got there
+    seen = last_upstream_request(mock_upstream)
+    assert seen["path"] == "/v1/messages/count_tokens"
+    assert seen["headers"]["x-api-key"] == "sk-ant-upstream"
