@@ -112,8 +112,16 @@ async def refresh(engine: AsyncEngine, *, today: date | None = None) -> RollupSt
             await _rebuild(conn, lo=d, hi=d + timedelta(days=1), max_id=max_id)
         new_through = max(today, through) if through is not None else today
         if through is None or through < today:
-            # Also rebuilds the days built at an older watermark within [through, today).
-            await _rebuild(conn, lo=through, hi=new_through, max_id=max_id)
+            # Day by day, so no single statement runs long (asyncpg's command timeout).
+            first = through
+            if first is None:
+                oldest = await conn.scalar(select(func.min(events.c.created_at)))
+                first = _as_date(oldest) if oldest is not None else new_through
+                await conn.execute(delete(daily).where(daily.c.day < first))
+            d = first
+            while d < new_through:
+                await _rebuild(conn, lo=d, hi=d + timedelta(days=1), max_id=max_id)
+                d += timedelta(days=1)
         # Days built at the old watermark and not touched have no rows in (old W, W]
         # (apart from out-of-order commits, caught by the slack next run): still exact.
         values = {"last_event_id": max_id, "rolled_through": new_through,
@@ -138,6 +146,8 @@ def _pg_upsert_state():  # type: ignore[no-untyped-def]
 
 
 def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is None else value.astimezone(UTC)).date()
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
