@@ -63,7 +63,7 @@ async def _distinct_events(engine: AsyncEngine) -> int:
         return int(await conn.scalar(select(func.count(usage_events.c.event_id.distinct()))) or 0)
 
 
-async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+async def _until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
@@ -103,7 +103,7 @@ async def test_every_submitted_row_is_written(engine: AsyncEngine, spool_path: P
     await writer.start()
     for event in _events(1234):
         writer.submit(event)
-    await writer.wait_idle()
+    await writer.wait_idle(timeout=20)
     assert await count_events(engine) == 1234
     assert writer.written_rows == 1234 and writer.healthy and writer.queue_size == 0
     await writer.close()
@@ -129,7 +129,7 @@ async def test_outage_spools_then_replays_exactly_once(
     before, during, after = _events(100), _events(250), _events(30)
     for event in before:
         writer.submit(event)
-    await writer.wait_idle()
+    await writer.wait_idle(timeout=20)
 
     async with outage(db_url, engine):
         for event in during:
@@ -141,7 +141,7 @@ async def test_outage_spools_then_replays_exactly_once(
 
     for event in after:
         writer.submit(event)
-    await writer.wait_idle()
+    await writer.wait_idle(timeout=20)
     assert writer.healthy
     assert await count_events(engine) == await _distinct_events(engine) == 380
     await writer.close()
@@ -172,7 +172,7 @@ async def test_full_queue_overflows_to_spool(engine: AsyncEngine, spool_path: Pa
         writer.submit(event)  # not started: nothing drains the queue
     assert writer.queue_size == 3 and writer.spooled_rows == 7
     await writer.start()
-    await writer.wait_idle()
+    await writer.wait_idle(timeout=20)
     assert await count_events(engine) == 10
     await writer.close()
 
@@ -193,7 +193,7 @@ async def test_replay_interrupted_by_a_crash_is_resumed_without_duplicates(
 
     writer = UsageWriter(engine, spool_path=spool_path, **FAST)
     await writer.start()
-    await writer.wait_idle()
+    await writer.wait_idle(timeout=20)
     assert await count_events(engine) == await _distinct_events(engine) == 40
     assert not spool_path.exists() and not spool_path.with_name("usage.jsonl.replaying").exists()
     assert writer.rejected_rows == 1 and writer.healthy
@@ -210,7 +210,7 @@ async def test_a_row_the_database_refuses_does_not_block_the_others(
     await writer.start()
     for event in [*good[:10], bad, *good[10:]]:
         writer.submit(event)
-    await writer.wait_idle()
+    await writer.wait_idle(timeout=20)
     assert await count_events(engine) == 20
     assert writer.healthy and writer.rejected_rows == 1 and writer.spooled_rows == 0
     [line] = spool_path.with_name("usage.jsonl.rejected").read_text().splitlines()
