@@ -113,10 +113,7 @@ class BudgetGuard:
                 log.warning("budget refresh failed, keeping last totals: %s", exc)
 
     def _writer_idle(self) -> bool:
-        w = self._writer
-        if w is None:
-            return False
-        return not (w.queue_size or w.spooled_rows or getattr(w, "_in_flight", 0))
+        return self._writer is not None and bool(self._writer.idle)
 
     async def refresh(self) -> None:
         """Reload budgets and this month's stored totals; drop pending usage now stored."""
@@ -192,12 +189,16 @@ class BudgetGuard:
             None if limit_wh is None else max(0.0, limit_wh - used_wh),
             soft, resets)
 
-    def check(self, team: str) -> BudgetState:
-        """The team's budget state; raises `BudgetExceeded` (429) over a hard budget."""
+    def has_budget(self, team: str) -> bool:
+        return team in self._budgets
+
+    def check(self, team: str) -> BudgetState | None:
+        """The team's budget state (None without a budget); `BudgetExceeded` (429) over a hard one."""
+        if team not in self._budgets:  # the common case costs one dict lookup
+            return None
         state = self.state(team)
         b = state.budget
-        if b is None:
-            return state
+        assert b is not None
         resets = state.resets_at.strftime("%Y-%m-%d 00:00 UTC")
         if b.hard_gco2e is not None and state.used_g >= b.hard_gco2e:
             raise BudgetExceeded(

@@ -23,7 +23,7 @@ from yarl import URL
 from proxy.auth import Caller, authenticate
 from proxy.config import Deployment
 from proxy.errors import BadRequest, PayloadTooLarge, ProxyError, UpstreamError
-from proxy.impacts import impact_headers, impacts_json, splice_field
+from proxy.impacts import impact_headers, impacts_json, plain_decimal, splice_field
 from proxy.recorder import METERED_ENDPOINTS, Call, new_request_id
 from proxy.streaming import AnthropicStreamRelay, ChatStreamRelay, ResponsesStreamRelay
 from proxy.tokens import response_texts
@@ -89,6 +89,7 @@ class Gateway:
             caller = await authenticate(
                 headers, master_key=self.rt.settings.master_key, keys=self.rt.keys
             )
+            budget = self.rt.budgets.check(caller.team) if self.rt.budgets else None
             body = await _read_request(receive, headers, self.rt.settings.max_body_bytes)
             request = _parse(body) if endpoint in METERED_ENDPOINTS else None
             model = request.get("model") if request is not None else None
@@ -107,6 +108,8 @@ class Gateway:
                 stream=bool(request and request.get("stream") is True),
                 request_json=request,
             )
+            if budget is not None:
+                call.extra["budget_remaining_g"] = budget.remaining_g
             await self._serve(call, chain, scope, receive, send, headers, body)
         except ProxyError as exc:
             attempts = call.attempt + 1 if call is not None else 0
@@ -471,6 +474,9 @@ def _gateway_headers(call: Call) -> list[tuple[bytes, bytes]]:
     if call.deployment.name != "*":
         out.append((b"x-wattgate-deployment", call.deployment.label.encode("latin-1")))
     out.append((b"x-wattgate-attempts", str(call.attempt + 1).encode()))
+    remaining = call.extra.get("budget_remaining_g")
+    if remaining is not None:
+        out.append((b"x-carbon-budget-remaining-g", plain_decimal(remaining).encode()))
     return out
 
 

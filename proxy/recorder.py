@@ -72,9 +72,12 @@ class RecentEvents:
 
 
 class Recorder:
-    def __init__(self, *, metrics: Metrics, writer: UsageWriter, grid: Any = None) -> None:
+    def __init__(
+        self, *, metrics: Metrics, writer: UsageWriter, grid: Any = None, budgets: Any = None
+    ) -> None:
         self.metrics = metrics
         self.writer = writer
+        self.budgets = budgets  # proxy.budgets.BudgetGuard or None
         self.recent = RecentEvents()
         self._grid = grid  # LiveGridIntensity or None
 
@@ -145,6 +148,9 @@ class Recorder:
         self.metrics.observe(event, duration_s=duration_s, overhead_s=overhead_s)
         self.writer.submit(event)
         self.recent.put(event)
+        if self.budgets is not None and event.energy_wh and self.budgets.has_budget(event.team):
+            self.budgets.add(event.team, event.emissions_gco2e, event.energy_wh,
+                             event_id=event.event_id)
 
 
 def _fill(event: UsageEvent, imp: Impacts, usage: TokenUsage, usage_source: str) -> None:

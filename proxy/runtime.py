@@ -80,7 +80,8 @@ class Runtime:
         return cls(
             settings=settings, engine=engine, upstream=upstream, keys=keys,
             router=Router(settings), metrics=metrics, writer=writer,
-            recorder=Recorder(metrics=metrics, writer=writer, grid=grid), grid=grid,
+            recorder=Recorder(metrics=metrics, writer=writer, grid=grid, budgets=budgets),
+            grid=grid,
             rollups=rollups, budgets=budgets,
         )
 

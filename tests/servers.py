@@ -84,11 +84,11 @@ class Gateway:
         runtime = self.app.runtime
         assert runtime is not None
         deadline = time.monotonic() + timeout
-        while runtime.writer.queue_size or runtime.writer.spooled_rows:
+        time.sleep(0.01)  # let the event loop take what was just recorded
+        while not runtime.writer.idle:
             if time.monotonic() > deadline:
                 raise TimeoutError("usage rows were not written in time")
             time.sleep(0.02)
-        time.sleep(0.05)  # the batch in flight
 
     def stop(self) -> None:
         self.server.stop()

@@ -39,6 +39,7 @@ async def set_budget(name: str, body: BudgetRequest, rt: RuntimeDep, _: AdminDep
     budget = Budget(team=name, **body.model_dump())
     await put_budget(rt.engine, budget)
     rt.budgets.set_budget(budget)
+    await rt.budgets.refresh()  # start from this month's stored usage, not from zero
     return rt.budgets.state(name).to_dict()
 
 

@@ -64,6 +64,11 @@ class UsageWriter:
         return self._queue.qsize()
 
     @property
+    def idle(self) -> bool:
+        """Every row submitted so far is in the database."""
+        return not (self._queue.qsize() or self._in_flight or self._spooled)
+
+    @property
     def spooled_rows(self) -> int:
         """Rows waiting in the spool file for the database to come back."""
         return self._spooled
@@ -123,7 +128,7 @@ class UsageWriter:
     async def wait_idle(self, timeout: float = 5.0) -> None:
         """Wait until every row submitted so far is in the database; TimeoutError otherwise."""
         async with asyncio.timeout(timeout):
-            while self._queue.qsize() or self._in_flight or self._spooled:
+            while not self.idle:
                 await asyncio.sleep(0.01)
 
     async def _run(self) -> None:
