@@ -131,8 +131,11 @@ class BudgetGuard:
                         select(events.c.event_id).where(events.c.event_id.in_(ids)))
                     stored.update(r[0] for r in found)
         budgets = await load_budgets(self._engine)
-        period = Period(month, next_month(month), f"{month:%Y-%m}")
-        rows = await aggregate(self._engine, ReportFilter(period=period), ("team",), ())
+        rows: list[dict[str, Any]] = []
+        if budgets:  # only teams with a budget are summed; none means no query at all
+            period = Period(month, next_month(month), f"{month:%Y-%m}")
+            wanted = ReportFilter(period=period, teams=tuple(sorted(budgets)))
+            rows = await aggregate(self._engine, wanted, ("team",), ())
         self._budgets = budgets
         self._db = {r["g_team"]: (float(r["emissions_gco2e"] or 0.0), float(r["energy_wh"] or 0.0))
                     for r in rows}

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import aiohttp
 import orjson
-from yarl import URL
 
 from proxy.auth import Caller, authenticate
 from proxy.config import Deployment
@@ -202,7 +201,7 @@ class Gateway:
         t_send = perf_counter()
         response = await self.rt.upstream.send(
             scope["method"],
-            URL(target, encoded=True),
+            self.rt.upstream.url(target),
             headers=_upstream_headers(headers, call.caller, dep),
             body=body or None,
             read_timeout_s=dep.timeout_s,

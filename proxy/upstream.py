@@ -23,6 +23,7 @@ class UpstreamClient:
         self._read_timeout_s = read_timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
@@ -33,6 +34,15 @@ class UpstreamClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+    def url(self, target: str) -> URL:
+        """A parsed URL, cached: the same few upstream endpoints are hit over and over."""
+        url = self._urls.get(target)
+        if url is None:
+            if len(self._urls) >= 4096:
+                self._urls.clear()
+            url = self._urls[target] = URL(target, encoded=True)
+        return url
 
     def _timeout(self, read_timeout_s: float | None) -> aiohttp.ClientTimeout:
         read = read_timeout_s or self._read_timeout_s
