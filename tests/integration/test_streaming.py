@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import orjson
@@ -159,3 +161,31 @@ def test_stream_error_status_is_relayed(gateway: Gateway) -> None:
         assert exc.status_code == 429
     else:
         raise AssertionError("expected a 429")
+
+
+def test_client_disconnect_mid_stream_is_metered_from_what_was_sent(
+    gateway: Gateway, sqlite_url: str
+) -> None:
+    from tests.integration.test_usage_records import fetch_rows
+
+    key = gateway.create_team_key("search")
+    with httpx.stream(
+        "POST", gateway.base_url + "/chat/completions",
+        json={"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {key}", "x-mock-chunk-delay-ms": "50",
+                 "x-mock-output-tokens": "40"}, timeout=10,
+    ) as response:
+        lines = response.iter_lines()
+        received = [next(lines) for _ in range(6)]  # a few events, then hang up
+    assert any(line.startswith("data: ") for line in received)
+    deadline = time.monotonic() + 10
+    rows: list = []
+    while time.monotonic() < deadline and not rows:
+        gateway.wait_written()
+        rows = fetch_rows(sqlite_url)
+        time.sleep(0.1)
+    (row,) = rows
+    assert row["status_code"] == 499 and row["error_type"] == "client_disconnected"
+    assert row["usage_source"] == "estimated"
+    assert 0 < row["output_tokens"] < 40
+    assert row["energy_wh"] > 0
