@@ -8,7 +8,6 @@ keys are remembered briefly so a flood of bad keys cannot hammer the database.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import re
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from proxy.background import Periodic
 from proxy.errors import AuthenticationFailed
 from proxy.store.keys import ApiKey, find_key, hash_key, load_active_keys
 
@@ -41,26 +41,21 @@ class KeyCache:
         self._ttl_s = ttl_s
         self._keys: dict[str, ApiKey] = {}
         self._unknown: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._refresher = Periodic(
+            "wattgate-key-cache", self._reload, interval_s=ttl_s,
+            failure="key cache refresh failed, keeping the cached keys",
+        )
 
     async def start(self) -> None:
         self._keys = await load_active_keys(self._engine)
-        self._task = asyncio.create_task(self._refresh_forever(), name="wattgate-key-cache")
+        self._refresher.start()
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._refresher.close()
 
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._ttl_s)
-            try:
-                self._keys = await load_active_keys(self._engine)
-                self._unknown.clear()
-            except Exception as exc:  # database down: keep serving the last known keys
-                log.warning("key cache refresh failed, keeping %d cached keys: %s",
-                            len(self._keys), exc)
+    async def _reload(self) -> None:
+        self._keys = await load_active_keys(self._engine)
+        self._unknown.clear()
 
     def forget(self, key_id: str) -> None:
         """Drop a revoked key at once on this replica (others follow within ttl_s)."""
@@ -105,7 +100,7 @@ def is_master(key: str | None, master_key: str | None) -> bool:
 
 
 def open_mode_caller(headers: dict[bytes, bytes]) -> Caller:
-    """Open mode: usage goes to `x-wattgate-team` (or "default"); the caller's own key goes upstream."""
+    """Open mode: usage goes to `x-wattgate-team` (or "default"); the caller's key goes upstream."""
     team = headers.get(b"x-wattgate-team", b"").decode("latin-1").strip()
     if not _TEAM_HEADER_RE.match(team):
         team = OPEN_MODE_TEAM

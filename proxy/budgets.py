@@ -13,7 +13,6 @@ Gram budgets count location-based emissions (operational + embodied, central est
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from proxy.background import Periodic
 from proxy.errors import BudgetExceeded
 from proxy.reports.periods import Period, month_start, next_month
 from proxy.reports.queries import ReportFilter, aggregate
@@ -80,7 +80,10 @@ class BudgetGuard:
         self._pending_sum: dict[str, list[float]] = {}
         self._seq = itertools.count()
         self._warned: set[tuple[str, datetime]] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._refresher = Periodic(
+            "wattgate-budgets", self.refresh, interval_s=refresh_s,
+            failure="budget refresh failed, keeping the last totals",
+        )
         self._soft_counter = None
         self._label = (lambda v: v)
         if metrics is not None:
@@ -97,20 +100,10 @@ class BudgetGuard:
             await self.refresh()
         except Exception as exc:
             log.warning("budget refresh failed at start-up: %s", exc)
-        self._task = asyncio.create_task(self._run(), name="wattgate-budgets")
+        self._refresher.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_s)
-            try:
-                await self.refresh()
-            except Exception as exc:  # database down: keep enforcing the last known totals
-                log.warning("budget refresh failed, keeping last totals: %s", exc)
+        await self._refresher.close()
 
     def _writer_idle(self) -> bool:
         return self._writer is not None and bool(self._writer.idle)
@@ -196,7 +189,7 @@ class BudgetGuard:
         return team in self._budgets
 
     def check(self, team: str) -> BudgetState | None:
-        """The team's budget state (None without a budget); `BudgetExceeded` (429) over a hard one."""
+        """The team's budget state (None without one); `BudgetExceeded` (429) over a hard one."""
         if team not in self._budgets:  # the common case costs one dict lookup
             return None
         state = self.state(team)

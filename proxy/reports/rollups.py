@@ -16,14 +16,13 @@ Each rebuilt day counts exactly its events with `id <= W`. Reports add the event
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from proxy.background import Periodic
 from proxy.reports.sql import (
     COUNTS,
     MEASURES,
@@ -34,8 +33,6 @@ from proxy.reports.sql import (
     events,
     rollup_state,
 )
-
-log = logging.getLogger("wattgate.rollups")
 
 STATE_NAME = "usage_daily"
 SLACK_IDS = 50_000  # ids re-checked each run for rows that committed out of order
@@ -157,22 +154,14 @@ class RollupTask:
     """Refreshes the rollups in the background every `interval_s` seconds."""
 
     def __init__(self, engine: AsyncEngine, *, interval_s: float = 60.0) -> None:
-        self._engine = engine
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "wattgate-rollups", lambda: refresh(engine), interval_s=interval_s,
+            failure="usage rollup refresh failed (reports read raw rows meanwhile)",
+            run_at_start=True,
+        )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="wattgate-rollups")
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await refresh(self._engine)
-            except Exception as exc:  # database down: reports fall back to raw rows meanwhile
-                log.warning("usage rollup refresh failed: %s", exc)
-            await asyncio.sleep(self._interval_s)
+        await self._periodic.close()

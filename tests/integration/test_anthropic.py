@@ -6,7 +6,6 @@ The shared mock speaks the real Messages wire format (a Message, or its event st
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import anthropic
@@ -14,21 +13,11 @@ import httpx
 import pytest
 
 from tests.integration.conftest import GatewayFactory
-from tests.integration.test_usage_records import fetch_rows as _fetch_rows
+from tests.rows import fetch_rows
 from tests.servers import Gateway
 
 CACHE = {"x-mock-prompt-tokens": "50", "x-mock-cached-tokens": "10",
          "x-mock-cache-write-tokens": "5"}
-
-
-def fetch_rows(database_url: str, n: int | None = None) -> list[dict[str, Any]]:
-    """Rows once `n` are there (a stream's row is recorded just after its last byte)."""
-    deadline = time.monotonic() + 5
-    while True:
-        rows = _fetch_rows(database_url)
-        if n is None or len(rows) >= n or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
 
 
 def mock_root(mock_upstream: str) -> str:

@@ -5,30 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
 
 from tests.integration.conftest import GatewayFactory
-from tests.integration.test_usage_records import fetch_rows as _fetch_rows
+from tests.rows import fetch_rows
 from tests.servers import free_port
 
 HI = [{"role": "user", "content": "hello"}]
 CACHE = {"x-mock-prompt-tokens": "50", "x-mock-cached-tokens": "10",
          "x-mock-cache-write-tokens": "5"}
-
-
-def fetch_rows(database_url: str, n: int | None = None) -> list[dict[str, Any]]:
-    """Rows once `n` are there (a stream's row is recorded just after its last byte)."""
-    deadline = time.monotonic() + 5
-    while True:
-        rows = _fetch_rows(database_url)
-        if n is None or len(rows) >= n or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
 
 
 def client(gateway, key: str | None = None) -> openai.OpenAI:  # type: ignore[no-untyped-def]

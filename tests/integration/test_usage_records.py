@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
 
-from proxy.store.db import create_engine
 from tests.integration.conftest import GatewayFactory
-
-
-def fetch_rows(database_url: str) -> list[dict[str, Any]]:
-    async def query() -> list[dict[str, Any]]:
-        engine = create_engine(database_url)
-        try:
-            async with engine.connect() as conn:
-                result = await conn.execute(text("SELECT * FROM usage_events ORDER BY id"))
-                return [dict(r._mapping) for r in result]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(query())
+from tests.rows import fetch_rows
 
 
 def metric_samples(url: str) -> dict[tuple[str, frozenset], float]:
