@@ -19,16 +19,28 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from proxy.anthropic_translate import (
+    MessageStream,
+    chat_request,
+    error_body,
+    message_response,
+    upstream_error_body,
+)
 from proxy.auth import Caller, authenticate
 from proxy.config import Deployment
 from proxy.errors import BadRequest, PayloadTooLarge, ProxyError, UpstreamError
 from proxy.impacts import impact_headers, impacts_json, plain_decimal, splice_field
 from proxy.recorder import METERED_ENDPOINTS, Call, new_request_id
-from proxy.streaming import AnthropicStreamRelay, ChatStreamRelay, ResponsesStreamRelay
+from proxy.streaming import (
+    AnthropicStreamRelay,
+    ChatStreamRelay,
+    ChatToMessagesRelay,
+    ResponsesStreamRelay,
+)
 from proxy.tokens import response_texts
 from proxy.translate import Translator, forwarded_headers, litellm_model
 from proxy.upstream import read_body
-from proxy.usage import TokenUsage, from_body
+from proxy.usage import TokenUsage, from_body, from_openai
 
 log = logging.getLogger("wattgate.gateway")
 
@@ -145,6 +157,9 @@ class Gateway:
             try:
                 if dep.translated and not scope["path"].startswith("/v1/messages"):
                     served = await self._translated(call, send, headers, last=last)
+                elif call.endpoint == "messages" and dep.provider != "anthropic":
+                    served = await self._messages_via_chat(call, receive, send, headers,
+                                                           last=last)
                 else:
                     served = await self._forward(call, scope, receive, send, headers, body,
                                                  last=last)
@@ -239,6 +254,77 @@ class Gateway:
             response.release()
         return True
 
+    async def _messages_via_chat(
+        self, call: Call, receive: Receive, send: Send, headers: dict[bytes, bytes], *,
+        last: bool,
+    ) -> bool:
+        """A `/v1/messages` call served by an OpenAI-format deployment: the request goes
+        up as a chat completion, the answer (body, stream or error) comes back in
+        Anthropic's wire format (`proxy.anthropic_translate`)."""
+        dep = call.deployment
+        request = call.request_json or {}
+        model = dep.upstream_model or call.requested_model or ""
+        body = orjson.dumps(chat_request(request, model=model))
+        stop_sequences = request.get("stop_sequences")
+        t_send = perf_counter()
+        response = await self.rt.upstream.send(
+            "POST",
+            self.rt.upstream.url(dep.base_url + "/chat/completions"),
+            headers=[(name, value) for name, value in _upstream_headers(headers, call.caller, dep)
+                     if not name.startswith("anthropic-")],
+            body=body,
+            read_timeout_s=dep.timeout_s,
+        )
+        try:
+            if not last and _retryable(response.status):
+                await read_body(response)
+                call.upstream_wait_s += perf_counter() - t_send
+                raise _RetryableStatus(response.status)
+            out_headers = [(name, value) for name, value in _response_headers(response, call)
+                           if name != b"content-type"]
+            if response.content_type == "text/event-stream" and response.status < 300:
+                call.upstream_wait_s += perf_counter() - t_send
+                stream = MessageStream(model=model, stop_sequences=stop_sequences)
+                relay = ChatToMessagesRelay(
+                    self._meter_stream(call, t_send, lambda: relay), stream
+                )
+                await self._pump(
+                    call, relay, response.content.iter_any(), receive, send, t_send,
+                    status=response.status, headers=[_SSE, *out_headers],
+                )
+                return True
+            data = await read_body(response)
+            call.upstream_wait_s += perf_counter() - t_send
+        finally:
+            response.release()
+        out_headers.insert(0, _JSON)
+        if response.status >= 400:
+            await self._send_metered(
+                call, response.status, out_headers, upstream_error_body(response.status, data),
+                send, usage=None, source="none", served_model=None,
+            )
+            return True
+        try:
+            chat = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            chat = None
+        if not isinstance(chat, dict):
+            raise UpstreamError(f"Upstream {dep.base_url} answered with something other than "
+                                "a chat completion.")
+        message = message_response(chat, model=model, stop_sequences=stop_sequences)
+        usage = from_openai(chat.get("usage"))
+        source = "upstream"
+        if usage is None:
+            usage = self.rt.recorder.local_usage(call, response_texts("messages", message))
+            message["usage"] = {"input_tokens": usage.input_tokens,
+                                "output_tokens": usage.output_tokens}
+            source = "estimated"
+        await self._send_metered(
+            call, response.status, out_headers, orjson.dumps(message), send,
+            usage=usage, source=source, served_model=message["model"],
+        )
+        return True
+
     async def _translated(
         self, call: Call, send: Send, headers: dict[bytes, bytes], *, last: bool
     ) -> bool:
@@ -296,10 +382,19 @@ class Gateway:
                     usage = self.rt.recorder.local_usage(call, texts)
                     source = "estimated"
         served = parsed.get("model") if isinstance(parsed, dict) else None
+        await self._send_metered(
+            call, status, out_headers, data, send, usage=usage, source=source,
+            served_model=served if isinstance(served, str) else None,
+        )
+
+    async def _send_metered(
+        self, call: Call, status: int, out_headers: list[tuple[bytes, bytes]], data: bytes,
+        send: Send, *, usage: TokenUsage | None, source: str, served_model: str | None,
+    ) -> None:
+        """Estimate, splice `impacts` into the body and headers, send, record."""
         event, imp = self.rt.recorder.measure(
             call, status=status, usage=usage, usage_source=source,
-            served_model=served if isinstance(served, str) else None,
-            latency_s=call.upstream_wait_s,
+            served_model=served_model, latency_s=call.upstream_wait_s,
         )
         if imp is not None:
             spliced = splice_field(data, b"impacts", impacts_json(imp, source))
@@ -492,34 +587,17 @@ def _response_headers(response: aiohttp.ClientResponse, call: Call) -> list[tupl
     return out
 
 
-# Anthropic's error `type` for each status we answer with ourselves.
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    504: "timeout_error",
-}
-
-
-def _anthropic_error(status: int, message: str) -> bytes:
-    kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
-    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
-
-
 def _stream_error_frame(anthropic: bool) -> bytes:
     message = "Upstream stream broke off before it was complete."
     if anthropic:
-        return b"event: error\ndata: " + _anthropic_error(502, message) + b"\n\n"
+        return b"event: error\ndata: " + error_body(502, message) + b"\n\n"
     return b"data: " + UpstreamError(message).body() + b"\n\n"
 
 
 async def _send_error(
     send: Send, exc: ProxyError, request_id: str, *, anthropic: bool = False, attempts: int = 0
 ) -> None:
-    body = _anthropic_error(exc.status, exc.message) if anthropic else exc.body()
+    body = error_body(exc.status, exc.message) if anthropic else exc.body()
     headers = [_JSON, (b"content-length", str(len(body)).encode()),
                (b"x-request-id", request_id.encode())]
     if attempts:

@@ -2,8 +2,13 @@
 
 Several `models:` entries with the same name form a fallback chain. Names the config
 does not list go to a default upstream: the Anthropic one for `claude-*` and
-`anthropic/*` models, the OpenAI-compatible one for everything else. Anthropic's own
-endpoint (`/v1/messages`) only goes to Anthropic deployments.
+`anthropic/*` models, the OpenAI-compatible one for everything else.
+
+Anthropic's own endpoint (`/v1/messages`) goes to a listed model's Anthropic deployments
+(relayed as they are) and OpenAI-compatible ones (translated by the gateway, see
+`proxy.anthropic_translate`), in the chain's order; deployments reached only through
+litellm (Gemini, Bedrock...) are left out. Names not listed go to the default Anthropic
+upstream.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ class Router:
             routes.setdefault(deployment.name, []).append(deployment)
         self._routes = {name: tuple(chain) for name, chain in routes.items()}
         self._messages_routes = {
-            name: tuple(d for d in chain if d.provider == "anthropic")
+            name: tuple(d for d in chain if d.provider == "anthropic" or not d.translated)
             for name, chain in self._routes.items()
         }
 
@@ -37,7 +42,8 @@ class Router:
         return (self.default,)
 
     def route_messages(self, model: str | None) -> tuple[Deployment, ...]:
-        """Deployments for a Messages call: configured Anthropic ones, else the default."""
+        """Deployments for a Messages call: configured Anthropic or OpenAI-compatible ones,
+        else the default Anthropic upstream."""
         if model is not None:
             chain = self._messages_routes.get(model)
             if chain:

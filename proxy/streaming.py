@@ -11,6 +11,8 @@ byte for byte. Where impacts go follows the documented contract:
 - Responses API: `impacts` goes into the `response` object of `response.completed`.
 - Anthropic Messages: `impacts` goes into the last `message_delta` event; usage is the
   `message_start` usage overlaid with the (cumulative) `message_delta` usage, never summed.
+- Anthropic Messages served by an OpenAI-format upstream: the chunks are translated into
+  Anthropic events (`proxy.anthropic_translate`); `impacts` rides on the `message_delta`.
 
 A relay is fed raw upstream bytes and returns the bytes to send; `meter(usage)` is
 called once with the upstream usage, or with None when the stream gave none, and
@@ -25,6 +27,7 @@ from dataclasses import replace
 
 import orjson
 
+from proxy.anthropic_translate import MessageStream
 from proxy.impacts import splice_field
 from proxy.tokens import count_texts
 from proxy.usage import TokenUsage, from_anthropic, from_openai, from_responses
@@ -344,3 +347,64 @@ class AnthropicStreamRelay:
                 if isinstance(delta.get(key), str):
                     texts.append(delta[key])
         return texts
+
+
+class ChatToMessagesRelay:
+    """Relay for `/v1/messages` calls served by an OpenAI-format upstream.
+
+    Every chunk is parsed (the stream is rewritten into Anthropic's events by
+    `MessageStream`); `impacts` goes into the final `message_delta`. A stream cut short
+    (no `finish_reason`, no `[DONE]`) ends where the upstream stopped: it is metered, but
+    no `message_stop` pretends it was complete.
+    """
+
+    def __init__(self, meter: Meter, stream: MessageStream) -> None:
+        self._meter = meter
+        self._stream = stream
+        self._buffer = _SSEBuffer()
+        self._done = False
+        self.model: str | None = None
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self._buffer.split(chunk):
+            self._relay(event, out)
+        return out
+
+    def close(self) -> list[bytes]:
+        out: list[bytes] = []
+        rest = self._buffer.rest()
+        if rest.strip():
+            self._relay(rest + b"\n\n", out)
+        if not self._done:
+            self._finish(out, complete=self._stream.complete)
+        return out
+
+    def _relay(self, event: bytes, out: list[bytes]) -> None:
+        if self._done:
+            return
+        payload = event_data(event)
+        if payload == _DONE:
+            self._finish(out, complete=True)
+            return
+        if not payload.startswith(b"{"):
+            return  # comments, keep-alives
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(chunk, dict):
+            out.extend(self._stream.feed(chunk))
+            if self.model is None and isinstance(chunk.get("model"), str):
+                self.model = chunk["model"]
+
+    def _finish(self, out: list[bytes], *, complete: bool) -> None:
+        self._done = True
+        usage = from_openai(self._stream.usage)
+        impacts = self._meter(usage)
+        if complete:
+            counted = None if usage is not None else count_texts(self._stream.texts)
+            out.extend(self._stream.finish(impacts=impacts, output_tokens=counted))
+
+    def output_texts(self) -> list[str]:
+        return list(self._stream.texts)
