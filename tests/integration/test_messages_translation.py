@@ -220,3 +220,44 @@ def test_open_mode_forwards_the_callers_key(make_gateway: GatewayFactory,
     assert "impacts" in message.model_extra
     seen = last_upstream_request(mock_upstream)
     assert seen["headers"]["authorization"] == "Bearer sk-callers-own"
+
+
+def test_stream_cut_short_ends_with_an_error_event(gateway: Gateway, sqlite_url: str) -> None:
+    with httpx.stream("POST", gateway.url + "/v1/messages",
+                      headers={"x-api-key": gateway.create_team_key("agents"),
+                               "x-mock-disconnect-after": "4"},
+                      json={"model": "gpt-4o-mini", "max_tokens": 8, "stream": True,
+                            "messages": HI}) as response:
+        body = response.read().decode()
+    names = [line[7:] for line in body.splitlines() if line.startswith("event: ")]
+    assert names[0] == "message_start" and names[-1] == "error"
+    assert "message_stop" not in names and '"type":"api_error"' in body
+    gateway.wait_written()
+    [row] = fetch_rows(sqlite_url, 1)
+    assert row["error_type"] == "upstream_stream_error" and row["usage_source"] == "estimated"
+
+
+def test_mixed_fallback_chain(make_gateway: GatewayFactory, mock_upstream: str,
+                              sqlite_url: str) -> None:
+    """An Anthropic deployment that is down, then an OpenAI-compatible one."""
+    gateway = make_gateway(config=textwrap.dedent(f"""
+        models:
+          - name: house
+            id: claude-primary
+            provider: anthropic
+            base_url: http://127.0.0.1:9
+          - name: house
+            id: local-llama
+            provider: vllm
+            base_url: {mock_upstream}
+            upstream_model: meta-llama/Llama-3.1-8B-Instruct
+    """))
+    raw = client_for(gateway).messages.with_raw_response.create(
+        model="house", max_tokens=8, messages=HI, extra_headers=USAGE)
+    assert raw.parse().usage.output_tokens == 6
+    assert raw.headers["x-wattgate-deployment"] == "local-llama"
+    assert raw.headers["x-wattgate-attempts"] == "2"
+    gateway.wait_written()
+    rows = fetch_rows(sqlite_url, 2)
+    assert [(r["deployment"], r["attempt"], r["status_code"]) for r in rows] == [
+        ("claude-primary", 0, 502), ("local-llama", 1, 200)]
