@@ -3,7 +3,8 @@ EcoLogits 0.11.3 formulas for compatibility mode). Pure arithmetic, no I/O.
 
 A *scenario* is the tuple of per-token/per-second coefficients for one corner of the
 uncertainty box (min, central or max parameters, PUE, WUE). `estimate()` evaluates three
-scenarios per call; building them is cached per deployment.
+scenarios per call (the token/time part once when their parameter counts are equal);
+building them is cached per deployment.
 """
 
 from __future__ import annotations

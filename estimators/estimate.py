@@ -1,13 +1,13 @@
 """`estimate()`: compose catalog, hardware, grid and energy coefficients into `Impacts`.
 
 Everything that depends only on the deployment (model, provider, zone, hardware,
-overrides) is resolved once into a cached `_Plan`; a call then costs a few dozen float
-operations for three scenarios (min, central, max).
+overrides) is resolved once into a cached `_Plan`. A call then costs one token/time
+evaluation per distinct parameter corner (one when the parameter count is exact) and a
+few multiplications per uncertainty corner (min, central, max: band, PUE, WUE).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -21,10 +21,10 @@ from estimators.energy import (
     wattgate_scenario,
 )
 from estimators.errors import InvalidArgumentError
-from estimators.grid import LIVE_SOURCE, STATIC_SOURCE, GridMix, resolve_zone
+from estimators.grid import LIVE_SOURCE, STATIC_SOURCE, resolve_zone
 from estimators.hardware import PROVIDERS, GpuSpec, ProviderDefaults, resolve_gpu, resolve_provider
 from estimators.overrides import Overrides
-from estimators.types import Assumptions, Breakdown, Impacts, Range
+from estimators.types import Assumptions, Breakdown, Impacts, Range, new_impacts
 
 METHOD_VERSION = "wattgate-2"
 METHOD = f"{METHOD_VERSION} (ecologits-data {ecologits_data.DATA_VERSION})"
@@ -39,17 +39,59 @@ BAND_DEFAULT_HW = (0.7, 1.5)  # batch assumed (64): +-1 doubling of the batch
 BAND_FALLBACK = (0.5, 2.0)
 
 
+class _Load(NamedTuple):
+    """What tokens and time cost in one parameter corner (IT energy, before the band)."""
+
+    e_out: float  # J per output token, excluding the context-length term
+    e_kv: float  # J per output token per token of context
+    e_in: float  # J per uncached input token
+    e_cached: float  # J per cached input token
+    t_tok: float  # s per output token
+    t_pf: float  # s per uncached input token
+    ttft0: float  # s, catalog time to first token
+    measured_out: float  # J per output token of measured IT energy (0 = modelled)
+    measured_in: float  # J per input token of measured IT energy
+
+
+class _Corner(NamedTuple):
+    """One uncertainty corner: which `_Load` it uses and the factors applied after it."""
+
+    load: int  # index into `_Plan.loads`
+    band: float  # model-error multiplier on IT energy
+    srv_w: float  # W of server power allocated to the request (0 when energy is measured)
+    emb_gps: float  # g CO2e embodied per second of occupancy
+    pue: float
+    wue_factor: float  # L per kWh of IT energy
+
+
 class _Plan(NamedTuple):
-    scenarios: tuple[Scenario, Scenario, Scenario]  # min, central, max corners
-    mean_value: bool  # EcoLogits compatibility: value = (min + max) / 2
-    zero_when_empty: bool
-    mix: GridMix
+    loads: tuple[_Load, ...]  # distinct parameter corners
+    corners: tuple[_Corner, ...]  # min, central, max; compatibility mode: min, max only
+    compat: bool  # EcoLogits compatibility: output tokens only, value = (min + max) / 2
+    zone: str
+    grid: float  # static g CO2e/kWh of the zone
     market: float | None
     model_id: str | None
     quality: str
     method: str
     warnings: tuple[str, ...]
     assumptions: Assumptions
+
+
+def _split(scenarios: tuple[Scenario, ...]) -> tuple[tuple[_Load, ...], tuple[_Corner, ...]]:
+    """Scenarios -> distinct loads + corners, so equal parameter corners (an exact parameter
+    count) are evaluated once per call; the arithmetic per corner is unchanged."""
+    loads: list[_Load] = []
+    corners = []
+    for sc in scenarios:
+        load = _Load._make(getattr(sc, f) for f in _Load._fields)
+        if load not in loads:
+            loads.append(load)
+        srv_w = 0.0 if sc.measured_out else sc.srv_w
+        corners.append(
+            _Corner(loads.index(load), sc.band, srv_w, sc.emb_gps, sc.pue, sc.wue_factor)
+        )
+    return tuple(loads), tuple(corners)
 
 
 def _provider_for(profile: ModelProfile, given: str | None) -> tuple[ProviderDefaults, list[str]]:
@@ -108,9 +150,9 @@ def _plan(
             warns.append(
                 "ecologits-compat: model unknown to EcoLogits; its formulas applied anyway"
             )
-        corners = []
+        ends = []  # the mean (value) is taken per call, from these two
         for i in (0, 2):
-            corners.append(
+            ends.append(
                 ecologits_scenario(
                     active_b=profile.active_b[i],
                     total_b=profile.total_b[i],
@@ -121,12 +163,14 @@ def _plan(
                     ttft_s=profile.ttft_s,
                 )
             )
-        lo, hi = corners
+        lo, hi = ends
+        loads, corners = _split((lo, hi))
         return _Plan(
-            scenarios=(lo, lo, hi),
-            mean_value=True,
-            zero_when_empty=False,
-            mix=mix,
+            loads=loads,
+            corners=corners,
+            compat=True,
+            zone=mix.zone,
+            grid=mix.gco2e_per_kwh,
             market=None,
             model_id=profile.model_id,
             quality="fallback"
@@ -183,11 +227,13 @@ def _plan(
         )
         for i in range(3)
     ]
+    loads, corners = _split(tuple(scen))
     return _Plan(
-        scenarios=(scen[0], scen[1], scen[2]),
-        mean_value=False,
-        zero_when_empty=True,
-        mix=mix,
+        loads=loads,
+        corners=corners,
+        compat=False,
+        zone=mix.zone,
+        grid=mix.gco2e_per_kwh,
         market=ov.market_gco2e_per_kwh,
         model_id=profile.model_id,
         quality=quality,
@@ -230,9 +276,7 @@ def _tokens(name: str, value: Any) -> int:
     return value
 
 
-def _seconds(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
+def _seconds(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise InvalidArgumentError(f"{name} must be a number of seconds >= 0, got {value!r}")
     return float(value)
@@ -263,7 +307,7 @@ def estimate(
     """
     if type(model) is not str:
         raise InvalidArgumentError(f"model must be a string, got {model!r}")
-    # Fast paths first: plain ints and None are what the proxy passes.
+    # Fast paths first: plain ints, floats and None are what the proxy passes.
     n_in = (
         input_tokens
         if type(input_tokens) is int and input_tokens >= 0
@@ -284,8 +328,16 @@ def estimate(
         if type(reasoning_tokens) is int and reasoning_tokens >= 0
         else _tokens("reasoning_tokens", reasoning_tokens)
     )
-    latency = None if latency_s is None else _seconds("latency_s", latency_s)
-    ttft = None if ttft_s is None else _seconds("ttft_s", ttft_s)
+    latency = (
+        latency_s
+        if latency_s is None or (type(latency_s) is float and latency_s >= 0)
+        else _seconds("latency_s", latency_s)
+    )
+    ttft = (
+        ttft_s
+        if ttft_s is None or (type(ttft_s) is float and ttft_s >= 0)
+        else _seconds("ttft_s", ttft_s)
+    )
     if kind not in KINDS:
         raise InvalidArgumentError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     if overrides is not None and type(overrides) is not Overrides:
@@ -313,41 +365,37 @@ def estimate(
         n_reason = n_out
     embedding = kind == "embedding"
     out_e = 0 if embedding else n_out  # embeddings: prefill only
-    compat = plan.mean_value
+    (
+        loads,
+        corners,
+        compat,
+        zone_name,
+        grid,
+        market,
+        model_id,
+        quality,
+        method,
+        warnings,
+        assumptions,
+    ) = plan
     if compat:  # EcoLogits: output tokens only; the measured latency caps the modelled time
         if latency is None:
             latency = _INF
         n_unc = cached = 0
         ctx = 0.0
         ttft = None
+        empty = False
     else:
         cached = n_cached
         n_unc = n_in - n_cached
         ctx = n_in + out_e * 0.5
-    empty = plan.zero_when_empty and n_in == 0 and out_e == 0
+        empty = n_in == 0 and out_e == 0
 
-    res = []
-    for sc in plan.scenarios:
-        (
-            e_out,
-            e_kv,
-            e_in,
-            e_cached,
-            t_tok,
-            t_pf,
-            ttft0,
-            srv_w,
-            emb_gps,
-            band,
-            pue,
-            wue_factor,
-            m_out,
-            m_in,
-            _,
-        ) = sc
+    # Accelerator joules and occupied seconds, once per distinct parameter corner.
+    work = []
+    for e_out, e_kv, e_in, e_cached, t_tok, t_pf, ttft0, m_out, m_in in loads:
         if m_out:
             acc_j = out_e * m_out + n_in * m_in
-            srv_w = 0.0
         else:
             acc_j = out_e * (e_out + e_kv * ctx) + n_unc * e_in + cached * e_cached
         if empty:
@@ -361,69 +409,58 @@ def estimate(
                 dt = ttft0 + n_unc * t_pf + out_e * t_tok
             if latency is not None and latency < dt:
                 dt = latency
+        work.append((acc_j, dt))
+
+    # (energy, accelerator, server, overhead, water, embodied) per uncertainty corner.
+    res = []
+    for i, band, srv_w, emb_gps, pue, wue_factor in corners:
+        acc_j, dt = work[i]
         acc_wh = acc_j * band / 3600.0
         srv_wh = dt * srv_w * band / 3600.0
         it_wh = acc_wh + srv_wh
         energy = it_wh * pue
         res.append((energy, acc_wh, srv_wh, energy - it_wh, it_wh * wue_factor, dt * emb_gps))
 
-    lo, mid, hi = res
-    if compat:
-        mid = tuple([(a + b) / 2.0 for a, b in zip(lo, hi)])  # noqa: B905
+    if compat:  # EcoLogits reports (min + max) / 2, field by field
+        lo, hi = res
+        e0, acc0, srv0, ovh0, w0, emb0 = lo
+        e1, acc1, srv1, ovh1, w1, emb1 = hi
+        e_mid, acc_mid, srv_mid = (e0 + e1) / 2.0, (acc0 + acc1) / 2.0, (srv0 + srv1) / 2.0
+        ovh_mid, w_mid, emb_mid = (ovh0 + ovh1) / 2.0, (w0 + w1) / 2.0, (emb0 + emb1) / 2.0
+    else:
+        lo, (e_mid, acc_mid, srv_mid, ovh_mid, w_mid, emb_mid), hi = res
     if grid_intensity is not None and not compat:
         grid = float(grid_intensity)
         grid_source = LIVE_SOURCE
     else:
-        grid = plan.mix.gco2e_per_kwh
         grid_source = STATIC_SOURCE
     k = grid / 1000.0
-    e_mid, acc_mid, srv_mid, ovh_mid, w_mid, emb_mid = mid
     op = e_mid * k
-    market = plan.market
-    return _new_impacts(
-        (
-            _tnew(Range, (e_mid, lo[0], hi[0])),
-            _tnew(Range, (op + emb_mid, lo[0] * k + lo[5], hi[0] * k + hi[5])),
-            op,
-            emb_mid,
-            None if market is None else e_mid * market / 1000.0 + emb_mid,
-            _tnew(Range, (w_mid, lo[4], hi[4])),
-            plan.mix.zone,
-            grid,
-            grid_source,
-            plan.method,
-            plan.quality,
-            plan.model_id,
-            plan.warnings + call_warnings if call_warnings else plan.warnings,
-            _tnew(Breakdown, (acc_mid, srv_mid, ovh_mid)),
-            n_in,
-            n_out,
-            n_cached,
-            n_reason,
-            plan.assumptions,
-        )
+    return new_impacts(
+        _tnew(Range, (e_mid, lo[0], hi[0])),
+        _tnew(Range, (op + emb_mid, lo[0] * k + lo[5], hi[0] * k + hi[5])),
+        op,
+        emb_mid,
+        None if market is None else e_mid * market / 1000.0 + emb_mid,
+        _tnew(Range, (w_mid, lo[4], hi[4])),
+        zone_name,
+        grid,
+        grid_source,
+        method,
+        quality,
+        model_id,
+        warnings + call_warnings if call_warnings else warnings,
+        _tnew(Breakdown, (acc_mid, srv_mid, ovh_mid)),
+        n_in,
+        n_out,
+        n_cached,
+        n_reason,
+        assumptions,
     )
 
 
 _INF = float("inf")
 _tnew = tuple.__new__  # NamedTuple construction without the Python-level __new__
-
-
-def _impacts_factory() -> Any:
-    """Build `Impacts` without the frozen-dataclass __init__ (one object.__setattr__ per
-    field costs ~2 us); slot descriptors set the same fields directly. Field order is
-    checked at import."""
-    names = [f.name for f in dataclasses.fields(Impacts)]
-    setters = [getattr(Impacts, n).__set__ for n in names]
-    body = "".join(f"    s{i}(o, v[{i}])\n" for i in range(len(names)))
-    src = f"def _new(v):\n    o = new(Impacts)\n{body}    return o\n"
-    scope: dict[str, Any] = {"new": object.__new__, "Impacts": Impacts}
-    scope.update({f"s{i}": s for i, s in enumerate(setters)})
-    exec(src, scope)  # noqa: S102 - generated from the dataclass' own field list
-    return scope["_new"]
-
-
-_new_impacts = _impacts_factory()
 
 
 def resolve_model(model: str, provider: str | None = None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 
@@ -112,3 +112,26 @@ class Impacts:
             "quality": self.quality,
             "model": self.model_id,
         }
+
+
+class _Unfrozen:
+    """`Impacts`' slot layout without its frozen `__setattr__` (see `new_impacts`)."""
+
+    __slots__ = Impacts.__slots__  # type: ignore[attr-defined]
+
+
+def _impacts_builder() -> Any:
+    """`new_impacts(*fields)`: fills an `_Unfrozen` with plain slot writes, then turns it
+    into an `Impacts` (`__class__` assignment between layout-identical classes). The frozen
+    dataclass `__init__` pays one `object.__setattr__` per field: ~1.1 us against ~0.3 us.
+    Generated from the dataclass' own field list, so the two cannot drift apart."""
+    names = [f.name for f in fields(Impacts)]
+    body = "".join(f"    o.{n} = {n}\n" for n in names)
+    src = f"def new_impacts({', '.join(names)}):\n    o = _Unfrozen()\n{body}"
+    src += "    o.__class__ = Impacts\n    return o\n"
+    scope: dict[str, Any] = {"_Unfrozen": _Unfrozen, "Impacts": Impacts}
+    exec(src, scope)  # noqa: S102 - field names come from the dataclass definition
+    return scope["new_impacts"]
+
+
+new_impacts = _impacts_builder()
