@@ -1,3 +1,3 @@
-"""Wattgate: an OpenAI-compatible gateway that meters the energy, emissions and water of every call."""
+"""Wattgate: an OpenAI-compatible gateway metering the energy, emissions and water of LLM calls."""
 
 __version__ = "0.1.0"

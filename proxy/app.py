@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException
 from proxy import __version__
 from proxy.config import Settings
 from proxy.errors import ProxyError, error_body
-from proxy.gateway import Gateway, Receive, Scope, Send
+from proxy.gateway import Gateway
+from proxy.gateway_io import Receive, Scope, Send
 from proxy.recorder import new_request_id
 from proxy.routes import admin, budgets, dashboard, health, impacts, reports
 from proxy.runtime import Runtime
@@ -84,8 +85,9 @@ def _build_api(holder: WattgateApp) -> FastAPI:
             holder.gateway = None
             await runtime.close()
 
-    api = FastAPI(title="Wattgate", version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)
+    api = FastAPI(
+        title="Wattgate", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
+    )
     api.include_router(health.router)
     api.include_router(admin.router)
     api.include_router(impacts.router)

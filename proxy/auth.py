@@ -42,7 +42,9 @@ class KeyCache:
         self._keys: dict[str, ApiKey] = {}
         self._unknown: dict[str, float] = {}
         self._refresher = Periodic(
-            "wattgate-key-cache", self._reload, interval_s=ttl_s,
+            "wattgate-key-cache",
+            self._reload,
+            interval_s=ttl_s,
             failure="key cache refresh failed, keeping the cached keys",
         )
 

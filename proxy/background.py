@@ -15,8 +15,13 @@ log = logging.getLogger("wattgate")
 
 class Periodic:
     def __init__(
-        self, name: str, job: Callable[[], Awaitable[None]], *, interval_s: float,
-        failure: str, run_at_start: bool = False,
+        self,
+        name: str,
+        job: Callable[[], Awaitable[None]],
+        *,
+        interval_s: float,
+        failure: str,
+        run_at_start: bool = False,
     ) -> None:
         self._name = name
         self._job = job

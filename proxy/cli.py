@@ -61,15 +61,23 @@ def _with_engine(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
 
 
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
     help="Output format.",
 )
 
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="wattgate")
-@click.option("--config", type=click.Path(dir_okay=False), envvar="WATTGATE_CONFIG",
-              help="YAML file with models, deployments and teams (env: WATTGATE_CONFIG).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="WATTGATE_CONFIG",
+    help="YAML file with models, deployments and teams (env: WATTGATE_CONFIG).",
+)
 @click.pass_context
 def cli(ctx: click.Context, config: str | None) -> None:
     """Wattgate: an OpenAI-compatible gateway that meters the energy, emissions and water
@@ -92,8 +100,11 @@ def _env_help() -> str:
 @cli.command(context_settings=CONTEXT, epilog="\b\nEnvironment:\n" + _env_help())
 @click.option("--host", help="Interface to listen on (env: WATTGATE_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (env: WATTGATE_PORT, default 4000).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              help="Log verbosity (env: WATTGATE_LOG_LEVEL).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Log verbosity (env: WATTGATE_LOG_LEVEL).",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str | None) -> None:
     """Run the gateway (uvicorn with uvloop and httptools)."""
@@ -105,11 +116,25 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
     host = host or settings.host
     port = port or settings.port
     level = log_level or settings.log_level
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    click.echo(f"wattgate {__version__} on http://{host}:{port}  (upstream {settings.upstream_base_url}, "
-               f"database {settings.database_url.split('://')[0]})", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, loop="uvloop", http="httptools",
-                access_log=False, log_level=level, lifespan="on", server_header=False)
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    click.echo(
+        f"wattgate {__version__} on http://{host}:{port}  (upstream {settings.upstream_base_url}, "
+        f"database {settings.database_url.split('://')[0]})",
+        err=True,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=level,
+        lifespan="on",
+        server_header=False,
+    )
 
 
 @cli.command("mock-upstream", context_settings=CONTEXT)
@@ -119,7 +144,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
 @click.option("--latency-ms", default=0.0, show_default=True, help="Delay before answering.")
 def mock_upstream(host: str, port: int, output_tokens: int, latency_ms: float) -> None:
     """Run a local OpenAI- and Anthropic-compatible mock upstream (tests, benchmarks, demos)."""
-    from proxy.mock_upstream import MockOptions, serve as serve_mock
+    from proxy.mock_upstream import MockOptions
+    from proxy.mock_upstream import serve as serve_mock
 
     click.echo(f"mock upstream on http://{host}:{port}/v1", err=True)
     serve_mock(host, port, MockOptions(output_tokens=output_tokens, latency_ms=latency_ms))
@@ -134,7 +160,8 @@ def db() -> None:
 @click.pass_context
 def upgrade(ctx: click.Context) -> None:
     """Apply every pending migration (the gateway also does this on start)."""
-    from proxy.store.migrate import current, upgrade as run_upgrade
+    from proxy.store.migrate import current
+    from proxy.store.migrate import upgrade as run_upgrade
 
     settings = _settings(ctx)
     try:
@@ -184,8 +211,14 @@ def keys() -> None:
 @keys.command("create", context_settings=CONTEXT)
 @click.option("--team", required=True, help="Team the key's usage is attributed to.")
 @click.option("--name", help="A label to tell keys apart.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text prints the key alone; json adds key_id and team.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text prints the key alone; json adds key_id and team.",
+)
 @_with_engine
 async def keys_create(engine: Any, team: str, name: str | None, fmt: str) -> None:
     """Create a key for TEAM and print it (it cannot be shown again)."""
@@ -198,13 +231,17 @@ async def keys_create(engine: Any, team: str, name: str | None, fmt: str) -> Non
         key, record = await create_key(engine, team=team, name=name)
     except NotFound:
         raise click.ClickException(
-            f"team '{team}' does not exist (create it: wattgate teams create {team})") from None
+            f"team '{team}' does not exist (create it: wattgate teams create {team})"
+        ) from None
     if fmt == "json":
         click.echo(orjson.dumps({"key": key, "key_id": record.key_id, "team": record.team}))
     else:
         click.echo(key)
-        click.echo(f"key id {record.key_id} for team {record.team}; store the key now, "
-                   "it is not shown again", err=True)
+        click.echo(
+            f"key id {record.key_id} for team {record.team}; store the key now, "
+            "it is not shown again",
+            err=True,
+        )
 
 
 @keys.command("list", context_settings=CONTEXT)
@@ -215,11 +252,21 @@ async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
     """List keys (never their secret)."""
     from proxy.store.keys import list_keys
 
-    rows = [{"key_id": k.key_id, "team": k.team, "name": k.name, "prefix": k.prefix,
-             "created_at": k.created_at, "revoked_at": k.revoked_at}
-            for k in await list_keys(engine, team=team)]
-    click.echo(render(rows, fmt, ["key_id", "team", "name", "prefix", "created_at",
-                                  "revoked_at"]), nl=False)
+    rows = [
+        {
+            "key_id": k.key_id,
+            "team": k.team,
+            "name": k.name,
+            "prefix": k.prefix,
+            "created_at": k.created_at,
+            "revoked_at": k.revoked_at,
+        }
+        for k in await list_keys(engine, team=team)
+    ]
+    click.echo(
+        render(rows, fmt, ["key_id", "team", "name", "prefix", "created_at", "revoked_at"]),
+        nl=False,
+    )
 
 
 @keys.command("revoke", context_settings=CONTEXT)

@@ -19,7 +19,7 @@ class UsageEvent:
     request_id: str  # the x-request-id the client saw
     created_at: datetime  # UTC, when the request arrived
     team: str
-    endpoint: str  # chat.completions | completions | embeddings | responses | messages | models | passthrough
+    endpoint: str  # chat.completions, completions, embeddings, responses, messages, passthrough
     status_code: int
     key_id: str | None = None
     requested_model: str | None = None

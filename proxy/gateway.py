@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any, Protocol
@@ -22,14 +22,28 @@ import orjson
 from proxy.anthropic_translate import (
     MessageStream,
     chat_request,
-    error_body,
     message_response,
     upstream_error_body,
 )
-from proxy.auth import Caller, authenticate
+from proxy.auth import authenticate
 from proxy.config import Deployment
-from proxy.errors import BadRequest, PayloadTooLarge, ProxyError, UpstreamError
-from proxy.impacts import impact_headers, impacts_json, plain_decimal, splice_field
+from proxy.errors import BadRequest, ProxyError, UpstreamError
+from proxy.gateway_io import (
+    JSON_CONTENT,
+    SSE_CONTENT,
+    Receive,
+    Scope,
+    Send,
+    caller_key,
+    gateway_headers,
+    parse_json,
+    read_request,
+    response_headers,
+    send_error,
+    stream_error_frame,
+    upstream_headers,
+)
+from proxy.impacts import impact_headers, impacts_json, splice_field
 from proxy.recorder import METERED_ENDPOINTS, Call, new_request_id
 from proxy.streaming import (
     AnthropicStreamRelay,
@@ -44,9 +58,6 @@ from proxy.usage import TokenUsage, from_body, from_openai
 
 log = logging.getLogger("wattgate.gateway")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 ENDPOINTS = {
     "/v1/chat/completions": "chat.completions",
@@ -55,20 +66,8 @@ ENDPOINTS = {
     "/v1/responses": "responses",
     "/v1/messages": "messages",
 }
-ANTHROPIC_VERSION = "2023-06-01"
 _USAGE_STREAMS = frozenset({"chat.completions", "completions"})
 
-_DROP_REQUEST_HEADERS = frozenset({
-    b"host", b"content-length", b"connection", b"keep-alive", b"transfer-encoding", b"te",
-    b"trailer", b"upgrade", b"proxy-authorization", b"authorization", b"x-api-key",
-    b"x-wattgate-team", b"accept-encoding", b"cookie",
-})
-_DROP_RESPONSE_HEADERS = frozenset({
-    b"connection", b"keep-alive", b"transfer-encoding", b"content-length",
-    b"content-encoding", b"x-request-id", b"date", b"server", b"set-cookie",
-})
-_JSON = (b"content-type", b"application/json")
-_SSE = (b"content-type", b"text/event-stream")
 
 
 class Relay(Protocol):
@@ -101,8 +100,8 @@ class Gateway:
                 headers, master_key=self.rt.settings.master_key, keys=self.rt.keys
             )
             budget = self.rt.budgets.check(caller.team) if self.rt.budgets else None
-            body = await _read_request(receive, headers, self.rt.settings.max_body_bytes)
-            request = _parse(body) if endpoint in METERED_ENDPOINTS else None
+            body = await read_request(receive, headers, self.rt.settings.max_body_bytes)
+            request = parse_json(body) if endpoint in METERED_ENDPOINTS else None
             model = request.get("model") if request is not None else None
             if model is not None and not isinstance(model, str):
                 raise BadRequest("'model' must be a string.", param="model")
@@ -124,7 +123,7 @@ class Gateway:
             await self._serve(call, chain, scope, receive, send, headers, body)
         except ProxyError as exc:
             attempts = call.attempt + 1 if call is not None else 0
-            await _send_error(send, exc, request_id, anthropic=anthropic_wire, attempts=attempts)
+            await send_error(send, exc, request_id, anthropic=anthropic_wire, attempts=attempts)
             if call is not None:
                 self._record_failure(call, exc, t0)
             else:
@@ -217,7 +216,7 @@ class Gateway:
         response = await self.rt.upstream.send(
             scope["method"],
             self.rt.upstream.url(target),
-            headers=_upstream_headers(headers, call.caller, dep),
+            headers=upstream_headers(headers, call.caller, dep),
             body=body or None,
             read_timeout_s=dep.timeout_s,
         )
@@ -242,13 +241,13 @@ class Gateway:
                     relay = _PassThroughRelay()
                 await self._pump(
                     call, relay, response.content.iter_any(), receive, send, t_send,
-                    status=response.status, headers=_response_headers(response, call),
+                    status=response.status, headers=response_headers(response, call),
                 )
             else:
                 data = await read_body(response)
                 call.upstream_wait_s += perf_counter() - t_send
                 await self._relay_body(
-                    call, response.status, _response_headers(response, call), data, send
+                    call, response.status, response_headers(response, call), data, send
                 )
         finally:
             response.release()
@@ -270,7 +269,7 @@ class Gateway:
         response = await self.rt.upstream.send(
             "POST",
             self.rt.upstream.url(dep.base_url + "/chat/completions"),
-            headers=[(name, value) for name, value in _upstream_headers(headers, call.caller, dep)
+            headers=[(name, value) for name, value in upstream_headers(headers, call.caller, dep)
                      if not name.startswith("anthropic-")],
             body=body,
             read_timeout_s=dep.timeout_s,
@@ -280,7 +279,7 @@ class Gateway:
                 await read_body(response)
                 call.upstream_wait_s += perf_counter() - t_send
                 raise _RetryableStatus(response.status)
-            out_headers = [(name, value) for name, value in _response_headers(response, call)
+            out_headers = [(name, value) for name, value in response_headers(response, call)
                            if name != b"content-type"]
             if response.content_type == "text/event-stream" and response.status < 300:
                 call.upstream_wait_s += perf_counter() - t_send
@@ -290,14 +289,14 @@ class Gateway:
                 )
                 await self._pump(
                     call, relay, response.content.iter_any(), receive, send, t_send,
-                    status=response.status, headers=[_SSE, *out_headers],
+                    status=response.status, headers=[SSE_CONTENT, *out_headers],
                 )
                 return True
             data = await read_body(response)
             call.upstream_wait_s += perf_counter() - t_send
         finally:
             response.release()
-        out_headers.insert(0, _JSON)
+        out_headers.insert(0, JSON_CONTENT)
         if response.status >= 400:
             await self._send_metered(
                 call, response.status, out_headers, upstream_error_body(response.status, data),
@@ -338,15 +337,15 @@ class Gateway:
         request = call.request_json
         kwargs: dict[str, Any] = {
             "model": litellm_model(dep, call.requested_model or ""),
-            "api_key": _caller_key(call.caller) or dep.api_key,
+            "api_key": caller_key(call.caller) or dep.api_key,
             "headers": forwarded_headers(headers, dep),
         }
-        out_headers = _gateway_headers(call)
+        out_headers = gateway_headers(call)
         t_send = perf_counter()
         if not call.stream:
             doc = await self.translator.complete(dep, request, **kwargs)
             call.upstream_wait_s += perf_counter() - t_send
-            await self._relay_body(call, 200, [_JSON, *out_headers], orjson.dumps(doc), send)
+            await self._relay_body(call, 200, [JSON_CONTENT, *out_headers], orjson.dumps(doc), send)
             return True
         options = request.get("stream_options")
         client_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -358,7 +357,7 @@ class Gateway:
         )
         await self._pump(
             call, relay, chunks, None, send, t_send, status=200,
-            headers=[_SSE, (b"cache-control", b"no-cache"), *out_headers],
+            headers=[SSE_CONTENT, (b"cache-control", b"no-cache"), *out_headers],
         )
         return True
 
@@ -459,7 +458,7 @@ class Gateway:
             log.warning("upstream stream broke off for %s: %s", call.request_id, exc)
             state["error"] = "upstream_stream_error"
             tail = relay.close()
-            tail.append(_stream_error_frame(call.endpoint == "messages"))
+            tail.append(stream_error_frame(call.endpoint == "messages"))
         else:
             tail = relay.close()
         finally:
@@ -489,15 +488,6 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _caller_key(caller: Caller) -> str | None:
-    """Open mode: the caller's own key, without its `Bearer` scheme."""
-    auth = caller.upstream_authorization
-    if auth is None:
-        return None
-    scheme, _, token = auth.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 class _PassThroughRelay:
     model: str | None = None
 
@@ -509,98 +499,3 @@ class _PassThroughRelay:
 
     def output_texts(self) -> list[str]:
         return []
-
-
-async def _read_request(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
-    declared = headers.get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body is larger than the {limit}-byte limit.")
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body"):
-        return body
-    parts = [body]
-    size = len(body)
-    while message.get("more_body"):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Request body is larger than the {limit}-byte limit.")
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _parse(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"Request body is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise BadRequest("Request body must be a JSON object.")
-    return parsed
-
-
-def _upstream_headers(
-    headers: dict[bytes, bytes], caller: Caller, dep: Deployment
-) -> list[tuple[str, str]]:
-    out = [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in headers.items()
-        if name not in _DROP_REQUEST_HEADERS
-    ]
-    if dep.provider == "anthropic":  # Anthropic authenticates with x-api-key, not Bearer
-        key = _caller_key(caller) or dep.api_key
-        if key:
-            out.append(("x-api-key", key))
-        if b"anthropic-version" not in headers:
-            out.append(("anthropic-version", ANTHROPIC_VERSION))
-    elif caller.upstream_authorization is not None:
-        out.append(("Authorization", caller.upstream_authorization))
-    elif dep.api_key:
-        out.append(("Authorization", f"Bearer {dep.api_key}"))
-    out.extend(dep.headers)
-    return out
-
-
-def _gateway_headers(call: Call) -> list[tuple[bytes, bytes]]:
-    out = [(b"x-request-id", call.request_id.encode())]
-    if call.deployment.name != "*":
-        out.append((b"x-wattgate-deployment", call.deployment.label.encode("latin-1")))
-    out.append((b"x-wattgate-attempts", str(call.attempt + 1).encode()))
-    remaining = call.extra.get("budget_remaining_g")
-    if remaining is not None:
-        out.append((b"x-carbon-budget-remaining-g", plain_decimal(remaining).encode()))
-    return out
-
-
-def _response_headers(response: aiohttp.ClientResponse, call: Call) -> list[tuple[bytes, bytes]]:
-    out = [
-        (name.lower(), value)
-        for name, value in response.raw_headers
-        if name.lower() not in _DROP_RESPONSE_HEADERS
-    ]
-    upstream_id = response.headers.get("x-request-id") or response.headers.get("request-id")
-    if upstream_id:
-        out.append((b"x-upstream-request-id", upstream_id.encode("latin-1")))
-    out.extend(_gateway_headers(call))
-    return out
-
-
-def _stream_error_frame(anthropic: bool) -> bytes:
-    message = "Upstream stream broke off before it was complete."
-    if anthropic:
-        return b"event: error\ndata: " + error_body(502, message) + b"\n\n"
-    return b"data: " + UpstreamError(message).body() + b"\n\n"
-
-
-async def _send_error(
-    send: Send, exc: ProxyError, request_id: str, *, anthropic: bool = False, attempts: int = 0
-) -> None:
-    body = error_body(exc.status, exc.message) if anthropic else exc.body()
-    headers = [_JSON, (b"content-length", str(len(body)).encode()),
-               (b"x-request-id", request_id.encode())]
-    if attempts:
-        headers.append((b"x-wattgate-attempts", str(attempts).encode()))
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

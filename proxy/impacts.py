@@ -51,4 +51,4 @@ def splice_field(body: bytes, name: bytes, value: bytes) -> bytes | None:
         return None
     head = body[: end - 1].rstrip()
     sep = b"" if head.endswith(b"{") else b","
-    return b"%s%s\"%s\":%s}" % (head, sep, name, value)
+    return b'%s%s"%s":%s}' % (head, sep, name, value)

@@ -20,7 +20,18 @@ MAX_LABEL_VALUES = 200  # distinct values per label before new ones become "othe
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _OVERHEAD_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1,
 )
 
 
@@ -48,40 +59,53 @@ class Metrics:
         r = self.registry
         base = ("team", "model", "provider")
         self.requests = Counter(
-            "wattgate_requests", "Requests answered, by outcome.",
-            (*base, "endpoint", "status"), registry=r,
+            "wattgate_requests",
+            "Requests answered, by outcome.",
+            (*base, "endpoint", "status"),
+            registry=r,
         )
         self.energy = Counter(
-            "wattgate_energy_joules", "Estimated energy at the data-centre meter (central).",
-            base, registry=r,
+            "wattgate_energy_joules",
+            "Estimated energy at the data-centre meter (central).",
+            base,
+            registry=r,
         )
         self.emissions = Counter(
             "wattgate_emissions_co2e_grams",
             "Estimated location-based emissions, operational plus embodied (central).",
-            base, registry=r,
+            base,
+            registry=r,
         )
         self.water = Counter(
             "wattgate_water_litres", "Estimated water consumption (central).", base, registry=r
         )
-        self.tokens = Counter(
-            "wattgate_tokens", "Tokens processed.", (*base, "type"), registry=r
-        )
+        self.tokens = Counter("wattgate_tokens", "Tokens processed.", (*base, "type"), registry=r)
         self.duration = Histogram(
-            "wattgate_request_duration_seconds", "Time from request to the last byte sent.",
-            ("endpoint",), buckets=_LATENCY_BUCKETS, registry=r,
+            "wattgate_request_duration_seconds",
+            "Time from request to the last byte sent.",
+            ("endpoint",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.ttft = Histogram(
-            "wattgate_time_to_first_token_seconds", "Time to the first streamed event.",
-            ("endpoint",), buckets=_LATENCY_BUCKETS, registry=r,
+            "wattgate_time_to_first_token_seconds",
+            "Time to the first streamed event.",
+            ("endpoint",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.overhead = Histogram(
             "wattgate_overhead_duration_seconds",
             "Time the gateway itself spent on a request (total minus waiting for upstream).",
-            ("endpoint",), buckets=_OVERHEAD_BUCKETS, registry=r,
+            ("endpoint",),
+            buckets=_OVERHEAD_BUCKETS,
+            registry=r,
         )
         self.estimated_usage = Counter(
-            "wattgate_estimated_usage", "Calls whose tokens were counted locally.",
-            ("endpoint",), registry=r,
+            "wattgate_estimated_usage",
+            "Calls whose tokens were counted locally.",
+            ("endpoint",),
+            registry=r,
         )
         self.team_label = _BoundedLabel()
         self.model_label = _BoundedLabel()
@@ -112,8 +136,19 @@ class Metrics:
                 self.overhead.labels(event.endpoint),
                 self.ttft.labels(event.endpoint),
             )
-        (requests, energy, emissions, water, t_in, t_cached, t_out, t_reason,
-         duration, overhead, ttft) = children
+        (
+            requests,
+            energy,
+            emissions,
+            water,
+            t_in,
+            t_cached,
+            t_out,
+            t_reason,
+            duration,
+            overhead,
+            ttft,
+        ) = children
         requests.inc()
         if event.energy_wh:
             energy.inc(event.energy_wh * 3600.0)

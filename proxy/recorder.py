@@ -149,8 +149,9 @@ class Recorder:
         self.writer.submit(event)
         self.recent.put(event)
         if self.budgets is not None and event.energy_wh and self.budgets.has_budget(event.team):
-            self.budgets.add(event.team, event.emissions_gco2e, event.energy_wh,
-                             event_id=event.event_id)
+            self.budgets.add(
+                event.team, event.emissions_gco2e, event.energy_wh, event_id=event.event_id
+            )
 
 
 def _fill(event: UsageEvent, imp: Impacts, usage: TokenUsage, usage_source: str) -> None:
@@ -161,15 +162,24 @@ def _fill(event: UsageEvent, imp: Impacts, usage: TokenUsage, usage_source: str)
     event.reasoning_tokens = usage.reasoning_tokens
     event.usage_source = usage_source
     event.energy_wh, event.energy_wh_min, event.energy_wh_max = (
-        imp.energy_wh.value, imp.energy_wh.min, imp.energy_wh.max)
+        imp.energy_wh.value,
+        imp.energy_wh.min,
+        imp.energy_wh.max,
+    )
     g = imp.emissions_gco2e
     event.emissions_gco2e, event.emissions_gco2e_min, event.emissions_gco2e_max = (
-        g.value, g.min, g.max)
+        g.value,
+        g.min,
+        g.max,
+    )
     event.emissions_operational_gco2e = imp.emissions_operational_gco2e
     event.emissions_embodied_gco2e = imp.emissions_embodied_gco2e
     event.emissions_market_gco2e = imp.emissions_market_gco2e
     event.water_ml, event.water_ml_min, event.water_ml_max = (
-        imp.water_ml.value, imp.water_ml.min, imp.water_ml.max)
+        imp.water_ml.value,
+        imp.water_ml.min,
+        imp.water_ml.max,
+    )
     event.grid_zone = imp.grid_zone
     event.grid_gco2e_per_kwh = imp.grid_gco2e_per_kwh
     event.method = imp.method

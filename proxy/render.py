@@ -26,7 +26,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def render(rows: Sequence[Mapping[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> str:
+def render(
+    rows: Sequence[Mapping[str, Any]], fmt: str, columns: Sequence[str] | None = None
+) -> str:
     cols = list(columns or (rows[0].keys() if rows else ()))
     if fmt == "json":
         return orjson.dumps([dict(r) for r in rows], option=orjson.OPT_INDENT_2).decode() + "\n"
@@ -43,10 +45,13 @@ def render(rows: Sequence[Mapping[str, Any]], fmt: str, columns: Sequence[str] |
         return "\n".join(lines) + "\n"
     if not cols:
         return "(nothing)\n"
-    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c)
-              for i, c in enumerate(cols)]
+    widths = [
+        max(len(c), *(len(row[i]) for row in cells)) if cells else len(c)
+        for i, c in enumerate(cols)
+    ]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-              for row in cells]
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     return "\n".join(lines) + "\n"

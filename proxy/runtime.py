@@ -58,11 +58,16 @@ class Runtime:
         )
         await upstream.start()
         metrics = Metrics()
-        metrics.gauge("wattgate_usage_queue_rows", "Usage rows waiting to be written.",
-                      lambda: writer.queue_size)
-        metrics.gauge("wattgate_usage_spooled_rows",
-                      "Usage rows in the local spool file, waiting for the database.",
-                      lambda: writer.spooled_rows)
+        metrics.gauge(
+            "wattgate_usage_queue_rows",
+            "Usage rows waiting to be written.",
+            lambda: writer.queue_size,
+        )
+        metrics.gauge(
+            "wattgate_usage_spooled_rows",
+            "Usage rows in the local spool file, waiting for the database.",
+            lambda: writer.spooled_rows,
+        )
         grid = await _live_grid(settings)
         if settings.open_mode:
             log.warning(
@@ -78,11 +83,17 @@ class Runtime:
         budgets = BudgetGuard(engine, writer=writer, metrics=metrics)
         await budgets.start()
         return cls(
-            settings=settings, engine=engine, upstream=upstream, keys=keys,
-            router=Router(settings), metrics=metrics, writer=writer,
+            settings=settings,
+            engine=engine,
+            upstream=upstream,
+            keys=keys,
+            router=Router(settings),
+            metrics=metrics,
+            writer=writer,
             recorder=Recorder(metrics=metrics, writer=writer, grid=grid, budgets=budgets),
             grid=grid,
-            rollups=rollups, budgets=budgets,
+            rollups=rollups,
+            budgets=budgets,
         )
 
     async def close(self) -> None:
@@ -103,10 +114,13 @@ async def _live_grid(settings: Settings) -> Any:
         return None
     from proxy.grid_live import LiveGridIntensity
 
-    zones = sorted({
-        d.overrides.zone for d in (*settings.deployments, settings.default_deployment())
-        if d.overrides is not None and d.overrides.zone
-    })
+    zones = sorted(
+        {
+            d.overrides.zone
+            for d in (*settings.deployments, settings.default_deployment())
+            if d.overrides is not None and d.overrides.zone
+        }
+    )
     grid = LiveGridIntensity(
         settings.electricitymaps_base_url, settings.electricitymaps_token, zones
     )

@@ -46,9 +46,7 @@ def count_request_input(endpoint: str, request: dict[str, Any]) -> int:
     """Approximate prompt tokens of a request body."""
     if endpoint in {"chat.completions", "messages"}:
         messages = request.get("messages") or []
-        total = sum(
-            _TOKENS_PER_MESSAGE + sum(count_text(t) for t in _texts(m)) for m in messages
-        )
+        total = sum(_TOKENS_PER_MESSAGE + sum(count_text(t) for t in _texts(m)) for m in messages)
         system = request.get("system")  # Anthropic keeps the system prompt apart
         total += sum(count_text(t) for t in _texts(system))
         return total + _TOKENS_PER_REPLY if messages else total

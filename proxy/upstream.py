@@ -8,7 +8,6 @@ here, the gateway relays them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 
 import aiohttp
@@ -28,7 +27,9 @@ class UpstreamClient:
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
         self._session = aiohttp.ClientSession(
-            connector=connector, skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar()
+            connector=connector,
+            skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -66,10 +67,14 @@ class UpstreamClient:
         assert self._session is not None, "UpstreamClient.start() was not awaited"
         try:
             return await self._session.request(
-                method, url, headers=list(headers), data=body,
-                timeout=self._timeout(read_timeout_s), allow_redirects=False,
+                method,
+                url,
+                headers=list(headers),
+                data=body,
+                timeout=self._timeout(read_timeout_s),
+                allow_redirects=False,
             )
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"Upstream {url.host} did not answer in time.") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"Upstream {url.host} is unreachable: {_reason(exc)}") from None
@@ -79,8 +84,10 @@ async def read_body(response: aiohttp.ClientResponse) -> bytes:
     """The whole upstream body, with read failures mapped like connection failures."""
     try:
         return await response.read()
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-        raise UpstreamTimeout("Upstream stopped sending before the response was complete.") from None
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise UpstreamTimeout(
+            "Upstream stopped sending before the response was complete."
+        ) from None
     except aiohttp.ClientError as exc:
         raise UpstreamError(f"Upstream connection failed mid-response: {_reason(exc)}") from None
 

@@ -51,15 +51,18 @@ async def create_team(body: TeamRequest, rt: RuntimeDep, _: AdminDep) -> TeamRes
     except ValueError as exc:
         raise BadRequest(str(exc), param="name") from None
     except AlreadyExists:
-        raise BadRequest(f"Team '{body.name}' already exists.", param="name",
-                         code="already_exists") from None
+        raise BadRequest(
+            f"Team '{body.name}' already exists.", param="name", code="already_exists"
+        ) from None
     return TeamResponse(name=team.name, created_at=team.created_at)
 
 
 @router.get("/teams")
 async def list_teams(rt: RuntimeDep, _: AdminDep) -> list[TeamResponse]:
-    return [TeamResponse(name=t.name, created_at=t.created_at)
-            for t in await store.list_teams(rt.engine)]
+    return [
+        TeamResponse(name=t.name, created_at=t.created_at)
+        for t in await store.list_teams(rt.engine)
+    ]
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED)
@@ -73,9 +76,17 @@ async def create_key(body: KeyRequest, rt: RuntimeDep, _: AdminDep) -> NewKeyRes
 
 @router.get("/keys")
 async def list_keys(rt: RuntimeDep, _: AdminDep, team: str | None = None) -> list[KeyResponse]:
-    return [KeyResponse(key_id=k.key_id, team=k.team, name=k.name, prefix=k.prefix,
-                        created_at=k.created_at, revoked_at=k.revoked_at)
-            for k in await store.list_keys(rt.engine, team=team)]
+    return [
+        KeyResponse(
+            key_id=k.key_id,
+            team=k.team,
+            name=k.name,
+            prefix=k.prefix,
+            created_at=k.created_at,
+            revoked_at=k.revoked_at,
+        )
+        for k in await store.list_keys(rt.engine, team=team)
+    ]
 
 
 @router.delete("/keys/{key_id}")

@@ -25,8 +25,7 @@ class BudgetRequest(BaseModel):
 
 
 @router.put("/admin/teams/{name}/budget")
-async def set_budget(name: str, body: BudgetRequest, rt: RuntimeDep, _: AdminDep
-                     ) -> dict[str, Any]:
+async def set_budget(name: str, body: BudgetRequest, rt: RuntimeDep, _: AdminDep) -> dict[str, Any]:
     """Replace the team's budget; send every limit as null to remove it."""
     teams = {t.name for t in await key_store.list_teams(rt.engine)}
     if name not in teams:
@@ -34,8 +33,9 @@ async def set_budget(name: str, body: BudgetRequest, rt: RuntimeDep, _: AdminDep
     for kind in ("gco2e", "wh"):
         soft, hard = getattr(body, f"soft_{kind}"), getattr(body, f"hard_{kind}")
         if soft is not None and hard is not None and soft > hard:
-            raise BadRequest(f"soft_{kind} ({soft}) must not exceed hard_{kind} ({hard})",
-                             param=f"soft_{kind}")
+            raise BadRequest(
+                f"soft_{kind} ({soft}) must not exceed hard_{kind} ({hard})", param=f"soft_{kind}"
+            )
     budget = Budget(team=name, **body.model_dump())
     await put_budget(rt.engine, budget)
     rt.budgets.set_budget(budget)

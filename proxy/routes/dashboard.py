@@ -13,11 +13,17 @@ from proxy.errors import NotFoundError
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-          ".css": "text/css; charset=utf-8"}
-_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                                       "style-src 'self' 'unsafe-inline'",
-            "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
 
 
 @router.get("/dashboard")
