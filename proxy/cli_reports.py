@@ -55,14 +55,17 @@ def _filter(*, start: str | None, end: str | None, month: str | None, quarter: s
               help="Group by any of team, model, provider, key, day, month (comma-separated).")
 @click.option("--esg", is_flag=True,
               help="ESG export (GHG Protocol Scope 3 Cat. 1, SCI); json or csv.")
+@click.option("--savings/--no-savings", default=True, show_default=True,
+              help="Add the top 5 right-sizing opportunities (table, markdown, json; "
+                   "never csv: use `wattgate whatif --format csv`).")
 @format_option
 @_with_engine
 async def report(engine: Any, start: str | None, end: str | None, month: str | None,
                  quarter: str | None, year: str | None, team: str | None, model: str | None,
                  provider: str | None, key: str | None, by: str | None, esg: bool,
-                 fmt: str) -> None:
+                 savings: bool, fmt: str) -> None:
     """Energy, emissions and water of stored calls, per group, for a period (default:
-    this month).
+    this month), then the top 5 right-sizing opportunities (see `wattgate whatif`).
 
     \b
     Examples:
@@ -72,6 +75,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
     """
     from proxy.reports.esg import esg_csv, esg_export
     from proxy.reports.queries import COLUMNS, ReportError, parse_groupings, run_report
+    from proxy.reports.whatif import savings_section, top_savings
 
     f = _filter(start=start, end=end, month=month, quarter=quarter, year=year, team=team,
                 model=model, provider=provider, key=key)
@@ -88,10 +92,15 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
                    orjson.dumps(export, option=orjson.OPT_INDENT_2).decode(), nl=fmt != "csv")
         return
     result = await run_report(engine, f, groups)
+    top = await top_savings(engine, f) if savings and fmt != "csv" else None
     if fmt == "json":
-        click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        body = result.to_dict()
+        if top is not None:
+            body["savings"] = top
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
-    click.echo(render(result.rows, fmt, [*groups, *COLUMNS]), nl=False)
+    click.echo(render(result.rows, fmt, [*groups, *COLUMNS]) + savings_section(top or [], fmt),
+               nl=False)
 
 
 @cli.command("whatif", context_settings=CONTEXT)

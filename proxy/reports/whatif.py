@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from proxy.render import render
 from proxy.reports.queries import ReportFilter, _model_values
 from proxy.reports.sql import event_model, events
 
@@ -121,3 +122,28 @@ async def whatif(engine: AsyncEngine, f: ReportFilter, *, to: str | None = None,
                              if r["emissions_gco2e_now"] else None)
         rows.append({c: r[c] for c in COLUMNS})
     return rows
+
+
+# The report's "top right-sizing opportunities" section: the largest whatif() rows.
+SAVINGS_LIMIT = 5
+SAVINGS_TITLE = "Top right-sizing opportunities (largest gCO2e savings on a smaller model)"
+
+
+async def top_savings(engine: AsyncEngine, f: ReportFilter, *,
+                      limit: int = SAVINGS_LIMIT) -> list[dict[str, Any]]:
+    """The `limit` whatif() rows (default alternatives) with the largest positive
+    emissions saving, largest first; same rows and numbers as `wattgate whatif`."""
+    rows = [r for r in await whatif(engine, f) if r["emissions_gco2e_saved"] > 0]
+    rows.sort(key=lambda r: (-r["emissions_gco2e_saved"], r["team"], r["model"]))
+    return rows[:limit]
+
+
+def savings_section(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
+    """The savings as a titled section to print under a table/markdown report; '' when
+    there are none (or for json/csv, which carry them differently or not at all)."""
+    if not rows or fmt not in ("table", "markdown"):
+        return ""
+    body = render(rows, fmt, COLUMNS)
+    if fmt == "markdown":
+        return f"\n## {SAVINGS_TITLE}\n\n{body}"
+    return f"\n{SAVINGS_TITLE}\n\n{body}"

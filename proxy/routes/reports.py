@@ -22,15 +22,19 @@ from proxy.reports.queries import (
     split_list,
 )
 from proxy.reports.whatif import COLUMNS as WHATIF_COLUMNS
-from proxy.reports.whatif import parse_overrides, whatif
+from proxy.reports.whatif import parse_overrides, savings_section, top_savings, whatif
 from proxy.routes.deps import CallerDep, RuntimeDep
 from proxy.runtime import Runtime
 
 router = APIRouter(tags=["reports"])
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8",
-          "markdown": "text/markdown; charset=utf-8", "table": "text/plain; charset=utf-8"}
+_MEDIA = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "markdown": "text/markdown; charset=utf-8",
+    "table": "text/plain; charset=utf-8",
+}
 
 Str = Annotated[str | None, Query()]
 
@@ -44,64 +48,125 @@ def sees_all_teams(caller: Caller, rt: Runtime, request: Request) -> bool:
     return False
 
 
-def build_filter(caller: Caller, rt: Runtime, request: Request, *, start: str | None,
-                 end: str | None, month: str | None, quarter: str | None, year: str | None,
-                 team: str | None, model: str | None, provider: str | None,
-                 key: str | None) -> ReportFilter:
+def build_filter(
+    caller: Caller,
+    rt: Runtime,
+    request: Request,
+    *,
+    start: str | None,
+    end: str | None,
+    month: str | None,
+    quarter: str | None,
+    year: str | None,
+    team: str | None,
+    model: str | None,
+    provider: str | None,
+    key: str | None,
+) -> ReportFilter:
     try:
         period = parse_period(start=start, end=end, month=month, quarter=quarter, year=year)
     except PeriodError as exc:
         raise BadRequest(str(exc), param=exc.param, code="invalid_period") from None
     return ReportFilter(
-        period=period, teams=split_list(team), models=split_list(model),
-        providers=split_list(provider), keys=split_list(key),
+        period=period,
+        teams=split_list(team),
+        models=split_list(model),
+        providers=split_list(provider),
+        keys=split_list(key),
         only_team=None if sees_all_teams(caller, rt, request) else caller.team,
     )
 
 
 def _format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise BadRequest(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}",
-                         param="format", code="invalid_format")
+        raise BadRequest(
+            f"format must be one of {', '.join(FORMATS)}, got {fmt!r}",
+            param="format",
+            code="invalid_format",
+        )
     return fmt
 
 
 @router.get("/v1/reports")
 async def get_report(
-    request: Request, caller: CallerDep, rt: RuntimeDep,
+    request: Request,
+    caller: CallerDep,
+    rt: RuntimeDep,
     from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Str = None, month: Str = None, quarter: Str = None, year: Str = None,
-    team: Str = None, model: Str = None, provider: Str = None, key: Str = None,
-    by: Str = None, format: str = "json", esg: bool = False,
+    to: Str = None,
+    month: Str = None,
+    quarter: Str = None,
+    year: Str = None,
+    team: Str = None,
+    model: Str = None,
+    provider: Str = None,
+    key: Str = None,
+    by: Str = None,
+    format: str = "json",
+    esg: bool = False,
+    savings: Annotated[
+        bool,
+        Query(
+            description="add the top 5 right-sizing opportunities "
+            "(json, table, markdown; never csv)"
+        ),
+    ] = True,
 ) -> Response:
     fmt = _format(format)
-    f = build_filter(caller, rt, request, start=from_, end=to, month=month, quarter=quarter,
-                     year=year, team=team, model=model, provider=provider, key=key)
+    f = build_filter(
+        caller,
+        rt,
+        request,
+        start=from_,
+        end=to,
+        month=month,
+        quarter=quarter,
+        year=year,
+        team=team,
+        model=model,
+        provider=provider,
+        key=key,
+    )
     try:
         groups = parse_groupings(by)
     except ReportError as exc:
         raise BadRequest(str(exc), param=exc.param, code="invalid_grouping") from None
     if esg:
         if fmt not in ("json", "csv"):
-            raise BadRequest("the ESG export comes as format=json or format=csv",
-                             param="format", code="invalid_format")
+            raise BadRequest(
+                "the ESG export comes as format=json or format=csv",
+                param="format",
+                code="invalid_format",
+            )
         export = esg_export(await run_report(rt.engine, f, ("team", "provider")))
         if fmt == "csv":
             return Response(esg_csv(export), media_type=_MEDIA["csv"])
         return _json(export)
     report = await run_report(rt.engine, f, groups)
+    top = await top_savings(rt.engine, f) if savings and fmt != "csv" else None
     if fmt == "json":
-        return _json(report.to_dict())
-    return Response(render(report.rows, fmt, [*groups, *COLUMNS]), media_type=_MEDIA[fmt])
+        body = report.to_dict()
+        if top is not None:
+            body["savings"] = top
+        return _json(body)
+    text = render(report.rows, fmt, [*groups, *COLUMNS]) + savings_section(top or [], fmt)
+    return Response(text, media_type=_MEDIA[fmt])
 
 
 @router.get("/v1/whatif")
 async def get_whatif(
-    request: Request, caller: CallerDep, rt: RuntimeDep,
+    request: Request,
+    caller: CallerDep,
+    rt: RuntimeDep,
     from_: Annotated[str | None, Query(alias="from")] = None,
     until: Str = None,
-    month: Str = None, quarter: Str = None, year: Str = None,
-    team: Str = None, model: Str = None, provider: Str = None, key: Str = None,
+    month: Str = None,
+    quarter: Str = None,
+    year: Str = None,
+    team: Str = None,
+    model: Str = None,
+    provider: Str = None,
+    key: Str = None,
     to: Annotated[str | None, Query(description="alternative model for every call")] = None,
     alt: Annotated[list[str] | None, Query(description="MODEL=SMALLER overrides")] = None,
     format: str = "json",
@@ -109,9 +174,20 @@ async def get_whatif(
     """Right-sizing. `to` names the alternative model (as in the CLI's `--to`); the period
     end is `until` here since `to` is taken."""
     fmt = _format(format)
-    f = build_filter(caller, rt, request, start=from_, end=until, month=month,
-                     quarter=quarter, year=year, team=team, model=model, provider=provider,
-                     key=key)
+    f = build_filter(
+        caller,
+        rt,
+        request,
+        start=from_,
+        end=until,
+        month=month,
+        quarter=quarter,
+        year=year,
+        team=team,
+        model=model,
+        provider=provider,
+        key=key,
+    )
     try:
         overrides = parse_overrides(alt or [])
     except ValueError as exc:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from proxy.reports.periods import PeriodError, parse_period
 from proxy.reports.queries import ReportError, ReportFilter, parse_groupings, run_report
 from proxy.reports.rollups import refresh
+from proxy.reports.whatif import SAVINGS_TITLE, savings_section, top_savings, whatif
 from proxy.store import create_engine
 from proxy.store.migrate import upgrade
 from proxy.store.usage import insert_events
@@ -115,6 +116,51 @@ def test_team_scope_and_filters(db_url: str) -> None:
             assert by_model.rows[0]["requests"] == 2
             assert by_model.rows[0]["upstream_usage_share"] == 1.0
             assert "wattgate-2" in by_model.rows[0]["methods"]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+def test_top_savings_are_the_largest_whatif_rows(db_url: str) -> None:
+    upgrade(db_url)
+
+    async def main() -> None:
+        engine = create_engine(db_url)
+        try:
+            await insert_events(engine, random_rows(300, start=at(2026, 10, 1), days=20))
+            p = parse_period(month="2026-10")
+            for f in (ReportFilter(period=p), ReportFilter(period=p, teams=("search",)),
+                      ReportFilter(period=p, models=("gpt-4o", "claude-sonnet-4")),
+                      ReportFilter(period=parse_period(start="2026-10-03", end="2026-10-09"))):
+                everything = await whatif(engine, f)
+                top = await top_savings(engine, f)
+                assert 0 < len(top) <= 5
+                expected = sorted((r for r in everything if r["emissions_gco2e_saved"] > 0),
+                                  key=lambda r: -r["emissions_gco2e_saved"])[:5]
+                assert top == expected  # the very same rows and numbers as `wattgate whatif`
+                assert [r["emissions_gco2e_saved"] for r in top] == sorted(
+                    (r["emissions_gco2e_saved"] for r in top), reverse=True)
+                for r in top:
+                    assert r["emissions_gco2e_saved"] == pytest.approx(
+                        r["emissions_gco2e_now"] - r["emissions_gco2e_alternative"])
+                    assert r["saving_share"] == pytest.approx(
+                        r["emissions_gco2e_saved"] / r["emissions_gco2e_now"])
+            # Nine team x model pairs have an alternative; only the five largest are kept.
+            assert len(await whatif(engine, ReportFilter(period=p))) == 9
+            # A team key sees its own team's savings only, whatever the filters say.
+            own = await top_savings(engine, ReportFilter(period=p, only_team="support"))
+            assert own and {r["team"] for r in own} == {"support"}
+            assert await top_savings(engine, ReportFilter(period=p, teams=("search",),
+                                                          only_team="support")) == []
+            # An empty period has no savings and no section.
+            empty = await top_savings(engine, ReportFilter(period=parse_period(month="2025-01")))
+            assert empty == []
+            assert savings_section(empty, "table") == savings_section(empty, "markdown") == ""
+            table = savings_section(own, "table")
+            assert SAVINGS_TITLE in table and "emissions_gco2e_saved" in table
+            assert savings_section(own, "markdown").startswith(f"\n## {SAVINGS_TITLE}\n\n| team")
+            assert savings_section(own, "csv") == savings_section(own, "json") == ""
         finally:
             await engine.dispose()
 

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 
 import httpx
 import openai
+import orjson
 import pytest
 from click.testing import CliRunner
 
 from estimators import estimate
 from proxy.cli import cli
 from proxy.reports.queries import COLUMNS
+from proxy.reports.whatif import SAVINGS_TITLE
 from tests.integration.conftest import GatewayFactory
 from tests.integration.test_usage_records import fetch_rows
 
@@ -144,6 +146,58 @@ def test_esg_whatif_and_budgets(make_gateway: GatewayFactory, db_url: str) -> No
         guard.check("search")
 
 
+def test_report_savings_section(make_gateway: GatewayFactory, db_url: str) -> None:
+    gateway, keys = _seed(make_gateway, db_url)
+    admin = gateway.master_key
+
+    def top(rows: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+        return sorted((r for r in rows if r["emissions_gco2e_saved"] > 0),
+                      key=lambda r: -r["emissions_gco2e_saved"])[:5]
+
+    # JSON: the report is unchanged, plus `savings`, equal to /v1/whatif for the same filters.
+    for params in ({}, {"team": "support"}, {"model": "gpt-4o"}, {"provider": "openai"}):
+        body = _get(gateway, admin, "/v1/reports", by="team", month=MONTH, **params).json()
+        assert {"object", "period", "by", "columns", "rows", "total"} < set(body)
+        what = _get(gateway, admin, "/v1/whatif", month=MONTH, **params).json()
+        assert body["savings"] == top(what["rows"]) != []
+        plain = _get(gateway, admin, "/v1/reports", by="team", month=MONTH, savings="0",
+                     **params).json()
+        assert "savings" not in plain and plain["rows"] == body["rows"]
+    body = _get(gateway, admin, "/v1/reports", month=MONTH).json()
+    assert {(r["team"], r["model"], r["alternative"]) for r in body["savings"]} == {
+        ("search", "openai/gpt-4o", "openai/gpt-4o-mini"),
+        ("support", "openai/gpt-4o", "openai/gpt-4o-mini")}
+
+    # A team key only ever sees its own team's savings.
+    for params in ({}, {"team": "support"}, {"team": "search,support"}):
+        mine = _get(gateway, keys["search"], "/v1/reports", month=MONTH, **params).json()
+        assert {r["team"] for r in mine["savings"]} <= {"search"}
+        md = _get(gateway, keys["search"], "/v1/reports", month=MONTH, format="markdown",
+                  **params).text
+        assert "support" not in md
+    mine = _get(gateway, keys["search"], "/v1/reports", month=MONTH).json()
+    assert [r["team"] for r in mine["savings"]] == ["search"]
+
+    # Table and markdown: a titled second section under the main table; CSV: one table.
+    md = _get(gateway, admin, "/v1/reports", by="team", month=MONTH, format="markdown").text
+    main, _, section = md.partition(f"\n## {SAVINGS_TITLE}\n\n")
+    assert main.startswith("| team | requests") and section.startswith("| team | model | alt")
+    assert section.count("openai/gpt-4o-mini") == 2
+    table = _get(gateway, admin, "/v1/reports", month=MONTH, format="table").text
+    assert f"\n{SAVINGS_TITLE}\n" in table
+    off = _get(gateway, admin, "/v1/reports", month=MONTH, format="table", savings="false").text
+    assert SAVINGS_TITLE not in off and table.startswith(off)
+    csv_text = _get(gateway, admin, "/v1/reports", by="team", month=MONTH, format="csv").text
+    assert SAVINGS_TITLE not in csv_text and len(list(csv.reader(io.StringIO(csv_text)))) == 3
+
+    # An empty period: no section, an empty list in JSON.
+    empty = _get(gateway, admin, "/v1/reports", month="2020-01").json()
+    assert empty["savings"] == [] and empty["total"]["requests"] == 0
+    for fmt in ("table", "markdown"):
+        assert SAVINGS_TITLE not in _get(gateway, admin, "/v1/reports", month="2020-01",
+                                         format=fmt).text
+
+
 def test_cli_report_and_budget(make_gateway: GatewayFactory, db_url: str) -> None:
     gateway, _ = _seed(make_gateway, db_url)
     env = {"WATTGATE_DATABASE_URL": db_url}
@@ -158,6 +212,20 @@ def test_cli_report_and_budget(make_gateway: GatewayFactory, db_url: str) -> Non
     assert bad.exit_code == 2 and "unknown grouping" in bad.output
     bad = runner.invoke(cli, ["report", "--quarter", "2026Q9"], env=env, obj={})
     assert bad.exit_code == 2 and "quarter must look like" in bad.output
+    table = runner.invoke(cli, ["report", "--month", MONTH], env=env, obj={})
+    assert table.exit_code == 0 and SAVINGS_TITLE in table.output
+    assert "openai/gpt-4o-mini" in table.output.partition(SAVINGS_TITLE)[2]
+    off = runner.invoke(cli, ["report", "--month", MONTH, "--no-savings"], env=env, obj={})
+    assert off.exit_code == 0 and SAVINGS_TITLE not in off.output
+    assert SAVINGS_TITLE not in out.output  # csv stays one table
+    as_json = runner.invoke(cli, ["report", "--month", MONTH, "--team", "search", "--format",
+                                  "json"], env=env, obj={})
+    assert as_json.exit_code == 0, as_json.output
+    assert [(r["team"], r["model"]) for r in orjson.loads(as_json.output)["savings"]] == [
+        ("search", "openai/gpt-4o")]
+    empty = runner.invoke(cli, ["report", "--month", "2020-01", "--format", "markdown"],
+                          env=env, obj={})
+    assert empty.exit_code == 0 and SAVINGS_TITLE not in empty.output
     esg = runner.invoke(cli, ["report", "--esg", "--format", "json"], env=env, obj={})
     assert esg.exit_code == 0 and "Scope 3" in esg.output
     what = runner.invoke(cli, ["whatif", "--team", "search", "--to", "gpt-4o-mini"],
