@@ -18,6 +18,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -88,22 +89,33 @@ class Translator:
         self, dep: Deployment, request: dict[str, Any], *, model: str,
         api_key: str | None, headers: dict[str, str],
     ) -> AsyncIterator[bytes]:
-        """Opens the stream (errors raise here, before any byte) and returns its SSE bytes."""
+        """Opens the stream (errors raise here, before any byte) and returns its SSE bytes.
+
+        Some providers (Gemini, Vertex) send the request only when the first chunk is
+        asked for, so it is awaited here: an upstream 429 or 5xx then keeps its status
+        (and a fallback chain moves on) instead of breaking off a stream already begun.
+        """
         litellm = await self._lib()
         try:
             stream = await litellm.acompletion(
                 **_arguments(dep, request, model=model, api_key=api_key, headers=headers),
                 stream=True, stream_options={"include_usage": True},
             )
+            chunks = aiter(stream)
+            first = await anext(chunks, None)
         except Exception as exc:
             raise _error(litellm, exc, dep) from None
-        return _sse(litellm, stream, dep)
+        return _sse(litellm, first, chunks, dep)
 
 
-async def _sse(litellm: Any, stream: Any, dep: Deployment) -> AsyncIterator[bytes]:
+async def _sse(
+    litellm: Any, first: Any, chunks: AsyncIterator[Any], dep: Deployment
+) -> AsyncIterator[bytes]:
     try:
-        async for chunk in stream:
+        chunk = first
+        while chunk is not None:
             yield b"data: " + orjson.dumps(_clean(chunk.model_dump(exclude_none=True))) + b"\n\n"
+            chunk = await anext(chunks, None)
     except Exception as exc:
         raise _error(litellm, exc, dep) from None
     yield b"data: [DONE]\n\n"
@@ -145,12 +157,28 @@ def _arguments(
         timeout=dep.timeout_s,
     )
     if dep.base_url:
-        args["api_base"] = dep.base_url
+        args["api_base"] = _api_base(dep)
     if api_key:
         args["api_key"] = api_key
     if headers:
         args["extra_headers"] = headers
     return args
+
+
+def _api_base(dep: Deployment) -> str:
+    """litellm's `api_base` for a deployment's `base_url`.
+
+    For Gemini, litellm appends only `models/{model}:generateContent` to `api_base`, so
+    the API version must be in it: a bare host (`https://generativelanguage.googleapis.com`,
+    as one would naturally write) gets `/v1beta`, the version litellm itself uses.
+    """
+    if dep.provider == "gemini" and urlsplit(dep.base_url).path in ("", "/"):
+        return dep.base_url.rstrip("/") + "/v1beta"
+    return dep.base_url
+
+
+# litellm's Gemini/Vertex extras, sent (empty) on every response and chunk.
+_EMPTY_EXTRAS = ("images", "thinking_blocks")
 
 
 def _clean(doc: dict[str, Any]) -> dict[str, Any]:
@@ -160,13 +188,21 @@ def _clean(doc: dict[str, Any]) -> dict[str, Any]:
             part = choice.get(key)
             if isinstance(part, dict):
                 part.pop("provider_specific_fields", None)
+                for extra in _EMPTY_EXTRAS:
+                    if part.get(extra) == []:
+                        del part[extra]
         choice.pop("provider_specific_fields", None)
     doc.pop("provider_specific_fields", None)
+    for key in [k for k, v in doc.items() if k.startswith("vertex_ai_") and not v]:
+        del doc[key]  # empty grounding/safety/citation lists; non-empty ones are kept
     return doc
 
 
 def _error(litellm: Any, exc: BaseException, dep: Deployment) -> ProxyError:
     where = dep.base_url or dep.provider
+    original = getattr(exc, "original_exception", None)
+    if type(exc).__name__ == "MidStreamFallbackError" and isinstance(original, BaseException):
+        exc = original  # what the provider answered (a 429, a timeout...)
     if isinstance(exc, ProxyError):
         return exc
     if isinstance(exc, litellm.Timeout | asyncio.TimeoutError):
