@@ -53,7 +53,7 @@
     $("error").textContent = "";
     let byTeam;
     try {
-      byTeam = await api("/v1/reports", {by: "day,team", month});
+      byTeam = await api("/v1/reports", {by: "day,team", month, savings: 0});
     } catch (e) {
       if (e.status === 401 || e.status === 403) return showLogin(e.message);
       $("error").textContent = e.message;
@@ -63,9 +63,9 @@
     $("app").hidden = false;
     $("logout").hidden = false;
     const [byModel, byProvider, models, budgets, whatif] = await Promise.all([
-      api("/v1/reports", {by: "day,model", month}),
-      api("/v1/reports", {by: "provider,model", month}),
-      api("/v1/reports", {by: "model", month}),
+      api("/v1/reports", {by: "day,model", month, savings: 0}),
+      api("/v1/reports", {by: "provider,model", month, savings: 0}),
+      api("/v1/reports", {by: "model", month, savings: 0}),
       api("/v1/budgets", {}),
       api("/v1/whatif", {month}),
     ]);
