@@ -127,29 +127,51 @@ def anthropic_root(url: str) -> str:
 SETTINGS: dict[str, tuple[str, str]] = {
     "WATTGATE_HOST": ("host", "interface `wattgate serve` listens on"),
     "WATTGATE_PORT": ("port", "port `wattgate serve` listens on"),
-    "WATTGATE_DATABASE_URL": ("database_url", "SQLAlchemy URL (sqlite+aiosqlite:// or postgresql+asyncpg://)"),
+    "WATTGATE_DATABASE_URL": (
+        "database_url",
+        "SQLAlchemy URL (sqlite+aiosqlite:// or postgresql+asyncpg://)",
+    ),
     "WATTGATE_UPSTREAM_BASE_URL": ("upstream_base_url", "default OpenAI-compatible upstream"),
-    "WATTGATE_UPSTREAM_API_KEY": ("upstream_api_key", "key for the default upstream (defaults to $OPENAI_API_KEY)"),
+    "WATTGATE_UPSTREAM_API_KEY": (
+        "upstream_api_key",
+        "key for the default upstream (defaults to $OPENAI_API_KEY)",
+    ),
     "WATTGATE_MASTER_KEY": ("master_key", "admin key; unset means open mode"),
     "WATTGATE_CONFIG": ("config_path", "YAML file with models, deployments and teams"),
-    "WATTGATE_GRID_ZONE": ("grid_zone", "grid zone for deployments that set none (ISO-3 code or cloud region)"),
+    "WATTGATE_GRID_ZONE": (
+        "grid_zone",
+        "grid zone for deployments that set none (ISO-3 code or cloud region)",
+    ),
     "WATTGATE_ANTHROPIC_BASE_URL": ("anthropic_base_url", "default Anthropic upstream"),
     "WATTGATE_SPOOL_PATH": ("spool_path", "file usage rows go to while the database is down"),
     "WATTGATE_MAX_BODY_BYTES": ("max_body_bytes", "largest request body accepted"),
-    "WATTGATE_UPSTREAM_TIMEOUT_S": ("upstream_timeout_s", "total time allowed for an upstream call"),
-    "WATTGATE_UPSTREAM_CONNECT_TIMEOUT_S": ("upstream_connect_timeout_s", "time allowed to connect upstream"),
+    "WATTGATE_UPSTREAM_TIMEOUT_S": (
+        "upstream_timeout_s",
+        "total time allowed for an upstream call",
+    ),
+    "WATTGATE_UPSTREAM_CONNECT_TIMEOUT_S": (
+        "upstream_connect_timeout_s",
+        "time allowed to connect upstream",
+    ),
     "WATTGATE_UPSTREAM_RETRIES": (
         "upstream_retries",
         "extra tries per deployment on connection errors, 429 and 5xx (a fallback chain's "
         "next deployment is tried either way)",
     ),
     "WATTGATE_UPSTREAM_BACKOFF_S": (
-        "upstream_backoff_s", "delay before the first retry, doubled for each further one"
+        "upstream_backoff_s",
+        "delay before the first retry, doubled for each further one",
     ),
-    "WATTGATE_KEY_CACHE_TTL_S": ("key_cache_ttl_s", "how soon a revoked key stops working, seconds"),
+    "WATTGATE_KEY_CACHE_TTL_S": (
+        "key_cache_ttl_s",
+        "how soon a revoked key stops working, seconds",
+    ),
     "WATTGATE_LOG_LEVEL": ("log_level", "debug, info, warning or error"),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),
-    "WATTGATE_ELECTRICITYMAPS_BASE_URL": ("electricitymaps_base_url", "Electricity Maps API base URL"),
+    "WATTGATE_ELECTRICITYMAPS_BASE_URL": (
+        "electricitymaps_base_url",
+        "Electricity Maps API base URL",
+    ),
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
@@ -236,8 +258,19 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
 
 
 _DEPLOYMENT_KEYS = {
-    "name", "base_url", "api_key_env", "provider", "upstream_model", "zone", "estimate",
-    "timeout_s", "retries", "backoff_s", "headers", "params", "id",
+    "name",
+    "base_url",
+    "api_key_env",
+    "provider",
+    "upstream_model",
+    "zone",
+    "estimate",
+    "timeout_s",
+    "retries",
+    "backoff_s",
+    "headers",
+    "params",
+    "id",
 }
 
 
@@ -358,6 +391,11 @@ def _provider_from_url(url: str) -> str:
 
 
 __all__ = [
-    "SETTINGS", "TRANSLATED_PROVIDERS", "ConfigError", "Deployment", "Settings",
-    "anthropic_root", "load_settings",
+    "SETTINGS",
+    "TRANSLATED_PROVIDERS",
+    "ConfigError",
+    "Deployment",
+    "Settings",
+    "anthropic_root",
+    "load_settings",
 ]
