@@ -58,9 +58,11 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 def chat(base: str, model: str) -> float:
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode()
-    request = urllib.request.Request(f"{base}/v1/chat/completions", data=body,
-                                     headers={"content-type": "application/json",
-                                              "authorization": "Bearer sk-caller"})
+    request = urllib.request.Request(
+        f"{base}/v1/chat/completions",
+        data=body,
+        headers={"content-type": "application/json", "authorization": "Bearer sk-caller"},
+    )
     start = time.perf_counter()
     urllib.request.urlopen(request, timeout=60).read()
     return time.perf_counter() - start
@@ -69,11 +71,14 @@ def chat(base: str, model: str) -> float:
 def one_run(mock_port: int, with_litellm: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        env = {**os.environ, "WATTGATE_PORT": str(port),
-               "WATTGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/w.db",
-               "WATTGATE_SPOOL_PATH": f"{tmp}/spool.jsonl",
-               "WATTGATE_UPSTREAM_BASE_URL": f"http://127.0.0.1:{mock_port}/v1",
-               "WATTGATE_LOG_LEVEL": "warning"}
+        env = {
+            **os.environ,
+            "WATTGATE_PORT": str(port),
+            "WATTGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/w.db",
+            "WATTGATE_SPOOL_PATH": f"{tmp}/spool.jsonl",
+            "WATTGATE_UPSTREAM_BASE_URL": f"http://127.0.0.1:{mock_port}/v1",
+            "WATTGATE_LOG_LEVEL": "warning",
+        }
         model = "gpt-4o-mini"
         if with_litellm:
             config = Path(tmp) / "wattgate.yaml"
@@ -81,8 +86,12 @@ def one_run(mock_port: int, with_litellm: bool) -> dict[str, float]:
             env["WATTGATE_CONFIG"] = str(config)
             model = "claude-haiku"
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "proxy", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz")
             ready = time.perf_counter() - start
@@ -90,8 +99,12 @@ def one_run(mock_port: int, with_litellm: bool) -> dict[str, float]:
             first = chat(f"http://127.0.0.1:{port}", model)
             for _ in range(20):
                 chat(f"http://127.0.0.1:{port}", model)
-            return {"ready_s": ready, "rss_ready_mib": rss_ready, "first_call_s": first,
-                    "rss_after_mib": rss_mib(proc.pid)}
+            return {
+                "ready_s": ready,
+                "rss_ready_mib": rss_ready,
+                "first_call_s": first,
+                "rss_after_mib": rss_mib(proc.pid),
+            }
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -102,17 +115,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     mock_port = free_port()
-    mock = subprocess.Popen([sys.executable, "-m", "proxy.mock_upstream", "--port", str(mock_port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "proxy.mock_upstream", "--port", str(mock_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_http(f"http://127.0.0.1:{mock_port}/v1/models")
-        print("| configuration | ready s | RSS at ready MiB | first call s | RSS after 21 calls MiB |")
+        print(
+            "| configuration | ready s | RSS at ready MiB | first call s | RSS after 21 calls MiB |"
+        )
         print("|---|---:|---:|---:|---:|")
         for label, flag in (("OpenAI-only", False), ("one litellm-backed deployment", True)):
             runs = [one_run(mock_port, flag) for _ in range(args.runs)]
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(f"| {label} | {med['ready_s']:.2f} | {med['rss_ready_mib']:.0f} | "
-                  f"{med['first_call_s']:.2f} | {med['rss_after_mib']:.0f} |")
+            print(
+                f"| {label} | {med['ready_s']:.2f} | {med['rss_ready_mib']:.0f} | "
+                f"{med['first_call_s']:.2f} | {med['rss_after_mib']:.0f} |"
+            )
     finally:
         mock.terminate()
         mock.wait(timeout=10)

@@ -37,7 +37,9 @@ async def _pg_exec(sql: str) -> None:
 def _require_pg() -> None:
     if not PG_URL:
         if IN_CI:
-            pytest.fail("CI=true but WATTGATE_TEST_PG_URL is not set: PostgreSQL tests must run in CI")
+            pytest.fail(
+                "CI=true but WATTGATE_TEST_PG_URL is not set: PostgreSQL tests must run in CI"
+            )
         pytest.skip("PostgreSQL not configured (set WATTGATE_TEST_PG_URL)")
 
 

@@ -23,15 +23,16 @@ GatewayFactory = Callable[..., Gateway]
 
 
 @pytest.fixture
-def make_gateway(
-    mock_upstream: str, sqlite_url: str, tmp_path: Path
-) -> Iterator[GatewayFactory]:
+def make_gateway(mock_upstream: str, sqlite_url: str, tmp_path: Path) -> Iterator[GatewayFactory]:
     """Start Wattgates; each is stopped (cleanly, flushing usage) at the end of the test."""
     started: list[Gateway] = []
 
     def make(
-        *, database_url: str | None = None, master_key: str | None = MASTER_KEY,
-        config: str | None = None, **env: str,
+        *,
+        database_url: str | None = None,
+        master_key: str | None = MASTER_KEY,
+        config: str | None = None,
+        **env: str,
     ) -> Gateway:
         base = {
             "WATTGATE_DATABASE_URL": database_url or sqlite_url,

@@ -27,8 +27,11 @@ def assert_openai_error(response: httpx.Response, status: int) -> dict:
 @pytest.mark.parametrize("status", [400, 429, 500, 503])
 def test_upstream_errors_pass_through(gateway: Gateway, status: int) -> None:
     key = gateway.create_team_key("search")
-    response = httpx.post(gateway.base_url + "/chat/completions", json=CHAT, headers={
-        "Authorization": f"Bearer {key}", "x-mock-status": str(status)})
+    response = httpx.post(
+        gateway.base_url + "/chat/completions",
+        json=CHAT,
+        headers={"Authorization": f"Bearer {key}", "x-mock-status": str(status)},
+    )
     assert response.status_code == status
     assert response.json()["error"]["message"]
     assert response.headers["x-request-id"]
@@ -46,8 +49,11 @@ def test_sdk_sees_upstream_error_types(gateway: Gateway) -> None:
 def test_unreachable_upstream_is_502(make_gateway: GatewayFactory) -> None:
     gateway = make_gateway(WATTGATE_UPSTREAM_BASE_URL=f"http://127.0.0.1:{free_port()}/v1")
     key = gateway.create_team_key("search")
-    response = httpx.post(gateway.base_url + "/chat/completions", json=CHAT,
-                          headers={"Authorization": f"Bearer {key}"})
+    response = httpx.post(
+        gateway.base_url + "/chat/completions",
+        json=CHAT,
+        headers={"Authorization": f"Bearer {key}"},
+    )
     error = assert_openai_error(response, 502)
     assert error["code"] == "upstream_unreachable"
 
@@ -55,8 +61,12 @@ def test_unreachable_upstream_is_502(make_gateway: GatewayFactory) -> None:
 def test_upstream_timeout_is_504(make_gateway: GatewayFactory) -> None:
     gateway = make_gateway(WATTGATE_UPSTREAM_TIMEOUT_S="0.3")
     key = gateway.create_team_key("search")
-    response = httpx.post(gateway.base_url + "/chat/completions", json=CHAT, timeout=10,
-                          headers={"Authorization": f"Bearer {key}", "x-mock-latency-ms": "2000"})
+    response = httpx.post(
+        gateway.base_url + "/chat/completions",
+        json=CHAT,
+        timeout=10,
+        headers={"Authorization": f"Bearer {key}", "x-mock-latency-ms": "2000"},
+    )
     error = assert_openai_error(response, 504)
     assert error["code"] == "upstream_timeout"
 
@@ -64,17 +74,22 @@ def test_upstream_timeout_is_504(make_gateway: GatewayFactory) -> None:
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b""])
 def test_malformed_body_is_400(gateway: Gateway, body: bytes) -> None:
     key = gateway.create_team_key("search")
-    response = httpx.post(gateway.base_url + "/chat/completions", content=body,
-                          headers={"Authorization": f"Bearer {key}",
-                                   "content-type": "application/json"})
+    response = httpx.post(
+        gateway.base_url + "/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
     error = assert_openai_error(response, 400)
     assert error["type"] == "invalid_request_error"
 
 
 def test_non_string_model_is_400(gateway: Gateway) -> None:
     key = gateway.create_team_key("search")
-    response = httpx.post(gateway.base_url + "/chat/completions",
-                          json={**CHAT, "model": 42}, headers={"Authorization": f"Bearer {key}"})
+    response = httpx.post(
+        gateway.base_url + "/chat/completions",
+        json={**CHAT, "model": 42},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert assert_openai_error(response, 400)["param"] == "model"
 
 
@@ -82,31 +97,39 @@ def test_oversized_body_is_413(make_gateway: GatewayFactory) -> None:
     gateway = make_gateway(WATTGATE_MAX_BODY_BYTES="1000")
     key = gateway.create_team_key("search")
     big = {**CHAT, "messages": [{"role": "user", "content": "x" * 5000}]}
-    response = httpx.post(gateway.base_url + "/chat/completions", json=big,
-                          headers={"Authorization": f"Bearer {key}"})
+    response = httpx.post(
+        gateway.base_url + "/chat/completions", json=big, headers={"Authorization": f"Bearer {key}"}
+    )
     assert_openai_error(response, 413)
 
 
 def test_missing_and_unknown_keys_are_401(gateway: Gateway) -> None:
     response = httpx.post(gateway.base_url + "/chat/completions", json=CHAT)
     assert_openai_error(response, 401)
-    response = httpx.post(gateway.base_url + "/chat/completions", json=CHAT,
-                          headers={"Authorization": "Bearer wg-not-a-key"})
+    response = httpx.post(
+        gateway.base_url + "/chat/completions",
+        json=CHAT,
+        headers={"Authorization": "Bearer wg-not-a-key"},
+    )
     assert_openai_error(response, 401)
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=gateway.base_url, api_key="wg-nope", max_retries=0) \
-            .chat.completions.create(**CHAT)
+        openai.OpenAI(
+            base_url=gateway.base_url, api_key="wg-nope", max_retries=0
+        ).chat.completions.create(**CHAT)
 
 
 def test_revoked_key_is_401(gateway: Gateway) -> None:
     gateway.admin("POST", "/admin/teams", json={"name": "search"})
     created = gateway.admin("POST", "/admin/keys", json={"team": "search"}).json()
     headers = {"Authorization": f"Bearer {created['key']}"}
-    assert httpx.post(gateway.base_url + "/chat/completions", json=CHAT,
-                      headers=headers).status_code == 200
+    assert (
+        httpx.post(gateway.base_url + "/chat/completions", json=CHAT, headers=headers).status_code
+        == 200
+    )
     assert gateway.admin("DELETE", f"/admin/keys/{created['key_id']}").status_code == 200
     assert_openai_error(
-        httpx.post(gateway.base_url + "/chat/completions", json=CHAT, headers=headers), 401)
+        httpx.post(gateway.base_url + "/chat/completions", json=CHAT, headers=headers), 401
+    )
     assert gateway.admin("DELETE", f"/admin/keys/{created['key_id']}").status_code == 404
 
 
@@ -119,13 +142,16 @@ def test_key_revoked_elsewhere_stops_within_cache_ttl(
     first.admin("POST", "/admin/teams", json={"name": "search"})
     created = first.admin("POST", "/admin/keys", json={"team": "search"}).json()
     headers = {"Authorization": f"Bearer {created['key']}"}
-    assert httpx.post(second.base_url + "/chat/completions", json=CHAT,
-                      headers=headers).status_code == 200
+    assert (
+        httpx.post(second.base_url + "/chat/completions", json=CHAT, headers=headers).status_code
+        == 200
+    )
     first.admin("DELETE", f"/admin/keys/{created['key_id']}")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        status = httpx.post(second.base_url + "/chat/completions", json=CHAT,
-                            headers=headers).status_code
+        status = httpx.post(
+            second.base_url + "/chat/completions", json=CHAT, headers=headers
+        ).status_code
         if status == 401:
             break
         time.sleep(0.1)

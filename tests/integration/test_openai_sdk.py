@@ -9,15 +9,24 @@ import pytest
 from tests.servers import Gateway
 
 IMPACT_HEADERS = (
-    "x-energy-wh", "x-energy-wh-min", "x-energy-wh-max", "x-emissions-gco2e",
-    "x-emissions-gco2e-min", "x-emissions-gco2e-max", "x-water-ml", "x-grid-zone",
-    "x-grid-intensity-gco2e-per-kwh", "x-impact-method", "x-request-id",
+    "x-energy-wh",
+    "x-energy-wh-min",
+    "x-energy-wh-max",
+    "x-emissions-gco2e",
+    "x-emissions-gco2e-min",
+    "x-emissions-gco2e-max",
+    "x-water-ml",
+    "x-grid-zone",
+    "x-grid-intensity-gco2e-per-kwh",
+    "x-impact-method",
+    "x-request-id",
 )
 
 
 def client_for(gateway: Gateway, team: str = "search") -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=gateway.create_team_key(team),
-                         max_retries=0, timeout=10)
+    return openai.OpenAI(
+        base_url=gateway.base_url, api_key=gateway.create_team_key(team), max_retries=0, timeout=10
+    )
 
 
 def assert_impacts(impacts: dict, *, input_tokens: int, output_tokens: int) -> None:
@@ -35,7 +44,8 @@ def assert_impacts(impacts: dict, *, input_tokens: int, output_tokens: int) -> N
 def test_chat_completion_headers_and_body(gateway: Gateway) -> None:
     client = client_for(gateway)
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "Classify this email"}],
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Classify this email"}],
         extra_headers={"x-mock-output-tokens": "30", "x-mock-prompt-tokens": "12"},
     )
     for name in IMPACT_HEADERS:
@@ -45,7 +55,9 @@ def test_chat_completion_headers_and_body(gateway: Gateway) -> None:
     assert completion.usage.completion_tokens == 30
     impacts = completion.impacts  # unknown fields are kept by the SDK
     assert_impacts(impacts, input_tokens=12, output_tokens=30)
-    assert float(raw.headers["x-energy-wh"]) == pytest.approx(impacts["energy_wh"]["value"], rel=1e-3)
+    assert float(raw.headers["x-energy-wh"]) == pytest.approx(
+        impacts["energy_wh"]["value"], rel=1e-3
+    )
     assert raw.headers["x-grid-zone"] == impacts["grid"]["zone"]
     assert "e" not in raw.headers["x-energy-wh"].lower()  # plain decimal
     assert impacts["model"] == "openai/gpt-4o-mini"
@@ -64,7 +76,8 @@ def test_bigger_prompt_costs_more_energy(gateway: Gateway) -> None:
 
     def energy(prompt_tokens: int) -> float:
         raw = client.chat.completions.with_raw_response.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "x"}],
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "x"}],
             extra_headers={"x-mock-prompt-tokens": str(prompt_tokens)},
         )
         return float(raw.headers["x-energy-wh"])
@@ -77,8 +90,11 @@ def test_completions(gateway: Gateway) -> None:
         model="gpt-3.5-turbo-instruct", prompt="Say hi", max_tokens=5
     )
     assert completion.choices[0].text
-    assert_impacts(completion.impacts, input_tokens=completion.usage.prompt_tokens,
-                   output_tokens=completion.usage.completion_tokens)
+    assert_impacts(
+        completion.impacts,
+        input_tokens=completion.usage.prompt_tokens,
+        output_tokens=completion.usage.completion_tokens,
+    )
 
 
 def test_embeddings(gateway: Gateway) -> None:

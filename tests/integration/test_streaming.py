@@ -22,8 +22,9 @@ def sse_payloads(text: str) -> list[dict | str]:
 
 
 def stream_raw(url: str, key: str, body: dict) -> list[dict | str]:
-    response = httpx.post(url + "/chat/completions", json=body,
-                          headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    response = httpx.post(
+        url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
     assert response.status_code == 200, response.text
     assert response.headers["x-request-id"]
     return sse_payloads(response.text)
@@ -60,22 +61,31 @@ def test_stream_with_usage_carries_impacts_on_usage_chunk(
     gateway: Gateway, mock_upstream: str
 ) -> None:
     key = gateway.create_team_key("search")
-    body = {"model": "gpt-4o", "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": "hi"}]}
+    body = {
+        "model": "gpt-4o",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     proxied = stream_raw(gateway.base_url, key, body)
     direct = stream_raw(mock_upstream, "x", body)
     assert [shape(c) for c in proxied] == [shape(c) for c in direct]
     usage_chunk = proxied[-2]
     assert isinstance(usage_chunk, dict) and usage_chunk["choices"] == []
-    assert usage_chunk["impacts"]["usage"]["output_tokens"] == usage_chunk["usage"]["completion_tokens"]
+    assert (
+        usage_chunk["impacts"]["usage"]["output_tokens"]
+        == usage_chunk["usage"]["completion_tokens"]
+    )
     assert sum("impacts" in c for c in proxied if isinstance(c, dict)) == 1
 
 
 def test_sdk_stream_without_usage(gateway: Gateway) -> None:
     client = client_for(gateway)
-    chunks = list(client.chat.completions.create(
-        model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}]
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}]
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text
     assert all(c.usage is None for c in chunks)
@@ -85,18 +95,23 @@ def test_sdk_stream_without_usage(gateway: Gateway) -> None:
 
 def test_sdk_stream_with_usage(gateway: Gateway) -> None:
     client = client_for(gateway)
-    chunks = list(client.chat.completions.create(
-        model="gpt-4o-mini", stream=True, stream_options={"include_usage": True},
-        messages=[{"role": "user", "content": "hi"}],
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            stream=True,
+            stream_options={"include_usage": True},
+            messages=[{"role": "user", "content": "hi"}],
+        )
+    )
     assert chunks[-1].usage.completion_tokens == 20
     assert chunks[-1].impacts["usage"]["output_tokens"] == 20
 
 
 def test_completions_stream(gateway: Gateway) -> None:
     client = client_for(gateway)
-    chunks = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi",
-                                            stream=True))
+    chunks = list(
+        client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi", stream=True)
+    )
     assert any(getattr(c, "impacts", None) for c in chunks)
 
 
@@ -112,10 +127,14 @@ def test_responses_stream_impacts_in_completed_event(gateway: Gateway) -> None:
 
 def test_stream_from_server_without_usage_is_counted_locally(gateway: Gateway) -> None:
     client = client_for(gateway)
-    chunks = list(client.chat.completions.create(
-        model="gpt-4o", stream=True, messages=[{"role": "user", "content": "hello there"}],
-        extra_headers={"x-mock-no-usage": "1"},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o",
+            stream=True,
+            messages=[{"role": "user", "content": "hello there"}],
+            extra_headers={"x-mock-no-usage": "1"},
+        )
+    )
     finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
     impacts = finish[-1].impacts
     assert impacts["usage"]["source"] == "estimated"
@@ -126,7 +145,8 @@ def test_stream_from_server_without_usage_is_counted_locally(gateway: Gateway) -
 def test_non_stream_without_usage_is_counted_locally(gateway: Gateway) -> None:
     client = client_for(gateway)
     completion = client.chat.completions.create(
-        model="gpt-4o", messages=[{"role": "user", "content": "hello there"}],
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "hello there"}],
         extra_headers={"x-mock-no-usage": "1"},
     )
     assert completion.impacts["usage"]["source"] == "estimated"
@@ -136,16 +156,19 @@ def test_non_stream_without_usage_is_counted_locally(gateway: Gateway) -> None:
 def test_upstream_cut_mid_stream_is_still_metered(gateway: Gateway) -> None:
     key = gateway.create_team_key("search")
     with httpx.stream(
-        "POST", gateway.base_url + "/chat/completions",
+        "POST",
+        gateway.base_url + "/chat/completions",
         json={"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
-        headers={"Authorization": f"Bearer {key}", "x-mock-disconnect-after": "4"}, timeout=10,
+        headers={"Authorization": f"Bearer {key}", "x-mock-disconnect-after": "4"},
+        timeout=10,
     ) as response:
         text = "".join(response.iter_text())
         request_id = response.headers["x-request-id"]
     assert "[DONE]" not in text
     gateway.wait_written()
-    stored = httpx.get(gateway.base_url + f"/impacts/{request_id}",
-                       headers={"Authorization": f"Bearer {key}"}).json()
+    stored = httpx.get(
+        gateway.base_url + f"/impacts/{request_id}", headers={"Authorization": f"Bearer {key}"}
+    ).json()
     assert stored["impacts"]["usage"]["source"] == "estimated"
     assert stored["impacts"]["usage"]["output_tokens"] > 0
 
@@ -153,10 +176,14 @@ def test_upstream_cut_mid_stream_is_still_metered(gateway: Gateway) -> None:
 def test_stream_error_status_is_relayed(gateway: Gateway) -> None:
     client = client_for(gateway)
     try:
-        list(client.chat.completions.create(
-            model="gpt-4o", stream=True, messages=[{"role": "user", "content": "hi"}],
-            extra_headers={"x-mock-status": "429"},
-        ))
+        list(
+            client.chat.completions.create(
+                model="gpt-4o",
+                stream=True,
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"x-mock-status": "429"},
+            )
+        )
     except openai.RateLimitError as exc:
         assert exc.status_code == 429
     else:
@@ -170,10 +197,15 @@ def test_client_disconnect_mid_stream_is_metered_from_what_was_sent(
 
     key = gateway.create_team_key("search")
     with httpx.stream(
-        "POST", gateway.base_url + "/chat/completions",
+        "POST",
+        gateway.base_url + "/chat/completions",
         json={"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
-        headers={"Authorization": f"Bearer {key}", "x-mock-chunk-delay-ms": "50",
-                 "x-mock-output-tokens": "40"}, timeout=10,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "x-mock-chunk-delay-ms": "50",
+            "x-mock-output-tokens": "40",
+        },
+        timeout=10,
     ) as response:
         lines = response.iter_lines()
         received = [next(lines) for _ in range(6)]  # a few events, then hang up

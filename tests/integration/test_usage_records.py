@@ -22,25 +22,35 @@ def metric_samples(url: str) -> dict[tuple[str, frozenset], float]:
 
 def test_rows_and_metrics_match_the_calls(make_gateway: GatewayFactory, db_url: str) -> None:
     gateway = make_gateway(database_url=db_url)
-    clients = {team: openai.OpenAI(base_url=gateway.base_url, api_key=gateway.create_team_key(team),
-                                   max_retries=0) for team in ("search", "support")}
+    clients = {
+        team: openai.OpenAI(
+            base_url=gateway.base_url, api_key=gateway.create_team_key(team), max_retries=0
+        )
+        for team in ("search", "support")
+    }
     energy_by_team = {"search": 0.0, "support": 0.0}
     request_ids = []
     for i in range(6):
         team = "search" if i % 3 else "support"
         raw = clients[team].chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
             extra_headers={"x-mock-output-tokens": str(10 + i), "x-mock-prompt-tokens": "50"},
         )
         energy_by_team[team] += float(raw.parse().impacts["energy_wh"]["value"])
         request_ids.append(raw.headers["x-request-id"])
-    streamed = list(clients["search"].chat.completions.create(
-        model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}]))
+    streamed = list(
+        clients["search"].chat.completions.create(
+            model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}]
+        )
+    )
     assert streamed
     with pytest.raises(openai.RateLimitError):
         clients["support"].chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
-            extra_headers={"x-mock-status": "429"})
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-mock-status": "429"},
+        )
     gateway.wait_written()
 
     rows = fetch_rows(db_url)
@@ -60,21 +70,29 @@ def test_rows_and_metrics_match_the_calls(make_gateway: GatewayFactory, db_url: 
     assert all(r["key_id"] for r in rows)
 
     samples = metric_samples(gateway.url)
-    requests = {labels: v for (name, labels), v in samples.items()
-                if name == "wattgate_requests_total"}
-    ok_search = [v for labels, v in requests.items()
-                 if ("team", "search") in labels and ("status", "200") in labels]
+    requests = {
+        labels: v for (name, labels), v in samples.items() if name == "wattgate_requests_total"
+    }
+    ok_search = [
+        v
+        for labels, v in requests.items()
+        if ("team", "search") in labels and ("status", "200") in labels
+    ]
     assert sum(ok_search) == 5  # 4 plain + 1 stream
     joules = {"search": 0.0, "support": 0.0}
     for (name, labels), value in samples.items():
         if name == "wattgate_energy_joules_total":
             joules[dict(labels)["team"]] += value
     stream_energy = next(r["energy_wh"] for r in rows if r["stream"])
-    assert joules["search"] == pytest.approx((energy_by_team["search"] + stream_energy) * 3600,
-                                             rel=1e-4)
+    assert joules["search"] == pytest.approx(
+        (energy_by_team["search"] + stream_energy) * 3600, rel=1e-4
+    )
     assert joules["support"] == pytest.approx(energy_by_team["support"] * 3600, rel=1e-4)
-    output_tokens = sum(v for (name, labels), v in samples.items()
-                        if name == "wattgate_tokens_total" and ("type", "output") in labels)
+    output_tokens = sum(
+        v
+        for (name, labels), v in samples.items()
+        if name == "wattgate_tokens_total" and ("type", "output") in labels
+    )
     assert output_tokens == sum(r["output_tokens"] for r in rows)
     assert ("wattgate_usage_spooled_rows", frozenset()) in samples
 
@@ -99,18 +117,25 @@ def test_impacts_lookup_is_team_scoped(make_gateway: GatewayFactory) -> None:
     gateway = make_gateway()
     search_key = gateway.create_team_key("search")
     support_key = gateway.create_team_key("support")
-    raw = openai.OpenAI(base_url=gateway.base_url, api_key=search_key, max_retries=0) \
-        .chat.completions.with_raw_response.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    raw = openai.OpenAI(
+        base_url=gateway.base_url, api_key=search_key, max_retries=0
+    ).chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+    )
     request_id = raw.headers["x-request-id"]
     gateway.wait_written()
-    own = httpx.get(f"{gateway.base_url}/impacts/{request_id}",
-                    headers={"Authorization": f"Bearer {search_key}"})
+    own = httpx.get(
+        f"{gateway.base_url}/impacts/{request_id}",
+        headers={"Authorization": f"Bearer {search_key}"},
+    )
     assert own.status_code == 200
     assert own.json()["impacts"]["energy_wh"]["value"] == pytest.approx(
-        float(raw.headers["x-energy-wh"]), rel=1e-3)
-    other = httpx.get(f"{gateway.base_url}/impacts/{request_id}",
-                      headers={"Authorization": f"Bearer {support_key}"})
+        float(raw.headers["x-energy-wh"]), rel=1e-3
+    )
+    other = httpx.get(
+        f"{gateway.base_url}/impacts/{request_id}",
+        headers={"Authorization": f"Bearer {support_key}"},
+    )
     assert other.status_code == 404
     admin = gateway.admin("GET", f"/v1/impacts/{request_id}")
     assert admin.status_code == 200
@@ -121,7 +146,8 @@ def test_no_prompt_text_is_stored(make_gateway: GatewayFactory) -> None:
     key = gateway.create_team_key("search")
     secret = "the-quarterly-numbers-are-confidential"
     openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0).chat.completions.create(
-        model="gpt-4o", messages=[{"role": "user", "content": secret}])
+        model="gpt-4o", messages=[{"role": "user", "content": secret}]
+    )
     gateway.wait_written()
     database = gateway.env["WATTGATE_DATABASE_URL"].split("///", 1)[1]
     with open(database, "rb") as f:

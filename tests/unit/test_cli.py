@@ -55,12 +55,21 @@ def test_clear_errors(run, tmp_path: Path) -> None:
     config.write_text("models:\n  - name: gpt-4o\n    base_url: http://x/v1\n    gpu_cnt: 4\n")
     result = run("--config", str(config), "teams", "list")
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: configuration error: config: unknown key 'models[0].gpu_cnt'"
+    assert (
+        result.output.strip()
+        == "Error: configuration error: config: unknown key 'models[0].gpu_cnt'"
+    )
 
 
 def test_help_everywhere(run) -> None:
-    for args in (["--help"], ["serve", "--help"], ["keys", "create", "--help"],
-                 ["teams", "--help"], ["db", "upgrade", "--help"], ["mock-upstream", "-h"]):
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["keys", "create", "--help"],
+        ["teams", "--help"],
+        ["db", "upgrade", "--help"],
+        ["mock-upstream", "-h"],
+    ):
         result = run(*args)
         assert result.exit_code == 0 and "Usage:" in result.output
     assert "WATTGATE_DATABASE_URL" in run("serve", "--help").output
