@@ -7,6 +7,7 @@ batch writer, which stores it off the request path.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -33,8 +34,15 @@ _KINDS = {
 METERED_ENDPOINTS = frozenset(_KINDS)
 
 
+# Request ids: a random per-process prefix plus a counter. Unique across processes and
+# restarts without a system call per request (ids are lookup handles, not secrets: a
+# team only ever sees its own calls).
+_ID_PREFIX = "req_" + os.urandom(8).hex()
+_ID_COUNTER = itertools.count()
+
+
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
 @dataclass(slots=True)
@@ -104,7 +112,7 @@ class Recorder:
     ) -> tuple[UsageEvent, Impacts | None]:
         dep = call.deployment
         event = UsageEvent(
-            event_id=os.urandom(16).hex(),
+            event_id=f"{call.request_id}.{call.attempt}",
             request_id=call.request_id,
             created_at=call.received_at,
             team=call.caller.team,
