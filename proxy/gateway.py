@@ -221,10 +221,7 @@ class Gateway:
             read_timeout_s=dep.timeout_s,
         )
         try:
-            if not last and _retryable(response.status):
-                await read_body(response)
-                call.upstream_wait_s += perf_counter() - t_send
-                raise _RetryableStatus(response.status)
+            await _give_up_if_retryable(call, response, t_send, last=last)
             if response.content_type == "text/event-stream" and response.status < 300:
                 call.upstream_wait_s += perf_counter() - t_send
                 relay: Relay
@@ -275,10 +272,7 @@ class Gateway:
             read_timeout_s=dep.timeout_s,
         )
         try:
-            if not last and _retryable(response.status):
-                await read_body(response)
-                call.upstream_wait_s += perf_counter() - t_send
-                raise _RetryableStatus(response.status)
+            await _give_up_if_retryable(call, response, t_send, last=last)
             out_headers = [(name, value) for name, value in response_headers(response, call)
                            if name != b"content-type"]
             if response.content_type == "text/event-stream" and response.status < 300:
@@ -486,6 +480,16 @@ def _pick(value: Any, default: Any) -> Any:
 
 def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+async def _give_up_if_retryable(
+    call: Call, response: aiohttp.ClientResponse, t_send: float, *, last: bool
+) -> None:
+    """A 429/5xx on a try that is not the last: drain it and let the next try follow."""
+    if not last and _retryable(response.status):
+        await read_body(response)
+        call.upstream_wait_s += perf_counter() - t_send
+        raise _RetryableStatus(response.status)
 
 
 class _PassThroughRelay:

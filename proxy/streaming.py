@@ -85,18 +85,14 @@ class _SSEBuffer:
         return rest
 
 
-class ChatStreamRelay:
-    """Relay for `/v1/chat/completions` and `/v1/completions` streams."""
+class _EventRelay:
+    """Splits upstream bytes into SSE events; a subclass relays each one (`_relay`) and
+    ends the stream (`_end`), metering it there if no event did."""
 
-    def __init__(self, meter: Meter, *, client_wants_usage: bool, usage_injected: bool) -> None:
+    def __init__(self, meter: Meter) -> None:
         self._meter = meter
-        self._client_wants_usage = client_wants_usage
-        self._strip_null_usage = usage_injected and not client_wants_usage
         self._buffer = _SSEBuffer()
-        self._held: bytes | None = None  # a finish chunk's payload, waiting for the usage
-        self._metered = False
         self.model: str | None = None  # the model the upstream says it served
-        self.payloads: list[bytes] = []  # content events, kept for local counting
 
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []
@@ -105,15 +101,36 @@ class ChatStreamRelay:
         return out
 
     def close(self) -> list[bytes]:
-        """End of the upstream stream (complete or cut): flush, metering locally if needed."""
+        """End of the upstream stream, complete or cut."""
         out: list[bytes] = []
         rest = self._buffer.rest()
         if rest.strip():
             self._relay(rest + b"\n\n", out)
+        self._end(out)
+        return out
+
+    def _relay(self, event: bytes, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def _end(self, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+
+class ChatStreamRelay(_EventRelay):
+    """Relay for `/v1/chat/completions` and `/v1/completions` streams."""
+
+    def __init__(self, meter: Meter, *, client_wants_usage: bool, usage_injected: bool) -> None:
+        super().__init__(meter)
+        self._client_wants_usage = client_wants_usage
+        self._strip_null_usage = usage_injected and not client_wants_usage
+        self._held: bytes | None = None  # a finish chunk's payload, waiting for the usage
+        self._metered = False
+        self.payloads: list[bytes] = []  # content events, kept for local counting
+
+    def _end(self, out: list[bytes]) -> None:
         if not self._metered:
             self._flush_held(out, self._meter(None))
             self._metered = True
-        return out
 
     def _relay(self, event: bytes, out: list[bytes]) -> None:
         payload = event_data(event)
@@ -191,31 +208,23 @@ class ChatStreamRelay:
         return texts
 
 
-class ResponsesStreamRelay:
+class ResponsesStreamRelay(_EventRelay):
     """Relay for `/v1/responses` streams: impacts go into `response.completed`."""
 
     def __init__(self, meter: Meter) -> None:
-        self._meter = meter
-        self._buffer = _SSEBuffer()
+        super().__init__(meter)
         self._metered = False
-        self.model: str | None = None
         self._deltas: list[bytes] = []
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        out = []
-        for event in self._buffer.split(chunk):
-            out.append(self._relay(event))
-        return out
-
-    def close(self) -> list[bytes]:
-        rest = self._buffer.rest()
-        out = [self._relay(rest + b"\n\n")] if rest.strip() else []
+    def _end(self, out: list[bytes]) -> None:
         if not self._metered:
             self._metered = True
             self._meter(None)
-        return out
 
-    def _relay(self, event: bytes) -> bytes:
+    def _relay(self, event: bytes, out: list[bytes]) -> None:
+        out.append(self._rewrite(event))
+
+    def _rewrite(self, event: bytes) -> bytes:
         head = event[:64]
         if b"output_text.delta" in head:
             self._deltas.append(event)
@@ -248,7 +257,7 @@ class ResponsesStreamRelay:
         return texts
 
 
-class AnthropicStreamRelay:
+class AnthropicStreamRelay(_EventRelay):
     """Relay for Anthropic `/v1/messages` streams.
 
     Each `message_delta` is held back until the next event shows whether it was the last
@@ -256,28 +265,12 @@ class AnthropicStreamRelay:
     """
 
     def __init__(self, meter: Meter) -> None:
-        self._meter = meter
-        self._buffer = _SSEBuffer()
+        super().__init__(meter)
         self._usage: dict[str, object] = {}
         self._held: bytes | None = None  # a message_delta event
         self._saw_delta = False
         self._metered = False
-        self.model: str | None = None
         self._deltas: list[bytes] = []
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        for event in self._buffer.split(chunk):
-            self._relay(event, out)
-        return out
-
-    def close(self) -> list[bytes]:
-        out: list[bytes] = []
-        rest = self._buffer.rest()
-        if rest.strip():
-            self._relay(rest + b"\n\n", out)
-        self._finish(out)
-        return out
 
     def _relay(self, event: bytes, out: list[bytes]) -> None:
         head = event[:48]
@@ -294,7 +287,7 @@ class AnthropicStreamRelay:
             self._held = event
             self._saw_delta = True
         elif b"message_stop" in head:
-            self._finish(out)
+            self._end(out)
             out.append(event)
         else:
             self._flush(out)
@@ -318,7 +311,7 @@ class AnthropicStreamRelay:
             out.append(self._held)
             self._held = None
 
-    def _finish(self, out: list[bytes]) -> None:
+    def _end(self, out: list[bytes]) -> None:
         if self._metered:
             self._flush(out)
             return
@@ -349,7 +342,7 @@ class AnthropicStreamRelay:
         return texts
 
 
-class ChatToMessagesRelay:
+class ChatToMessagesRelay(_EventRelay):
     """Relay for `/v1/messages` calls served by an OpenAI-format upstream.
 
     Every chunk is parsed (the stream is rewritten into Anthropic's events by
@@ -359,26 +352,13 @@ class ChatToMessagesRelay:
     """
 
     def __init__(self, meter: Meter, stream: MessageStream) -> None:
-        self._meter = meter
+        super().__init__(meter)
         self._stream = stream
-        self._buffer = _SSEBuffer()
         self._done = False
-        self.model: str | None = None
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        for event in self._buffer.split(chunk):
-            self._relay(event, out)
-        return out
-
-    def close(self) -> list[bytes]:
-        out: list[bytes] = []
-        rest = self._buffer.rest()
-        if rest.strip():
-            self._relay(rest + b"\n\n", out)
+    def _end(self, out: list[bytes]) -> None:
         if not self._done:
             self._finish(out, complete=self._stream.complete)
-        return out
 
     def _relay(self, event: bytes, out: list[bytes]) -> None:
         if self._done:
