@@ -362,6 +362,8 @@ class Gateway:
         parsed: Any = None
         usage: TokenUsage | None = None
         source = "none"
+        if call.endpoint == "models" and status == 200 and self.rt.router.model_names:
+            data = with_configured_models(data, self.rt.router.model_names)
         if status < 400 and call.endpoint in METERED_ENDPOINTS:
             try:
                 parsed = orjson.loads(data)
@@ -476,6 +478,22 @@ class _RetryableStatus(ProxyError):
 
 def _pick(value: Any, default: Any) -> Any:
     return default if value is None else value
+
+
+def with_configured_models(data: bytes, names: list[str]) -> bytes:
+    """The upstream's `GET /v1/models` list plus the model names the config serves."""
+    try:
+        listing = orjson.loads(data)
+        models = listing["data"]
+        known = {m.get("id") for m in models if isinstance(m, dict)}
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return data  # not a model list: relay it as it came
+    models.extend(
+        {"id": name, "object": "model", "created": 0, "owned_by": "wattgate"}
+        for name in names
+        if name not in known
+    )
+    return orjson.dumps(listing)
 
 
 def _retryable(status: int) -> bool:

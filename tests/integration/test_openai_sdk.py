@@ -140,3 +140,16 @@ def test_other_v1_paths_pass_through_unmetered(gateway: Gateway) -> None:
     assert response.json()["error"]
     assert "x-energy-wh" not in response.headers
     assert response.headers["x-request-id"]
+
+
+def test_models_list_includes_configured_deployments(make_gateway, mock_upstream: str) -> None:
+    gateway = make_gateway(config=f"""
+models:
+  - name: team-llama
+    base_url: {mock_upstream}
+    provider: vllm
+""")
+    client = client_for(gateway)
+    ids = [m.id for m in client.models.list().data]
+    assert "team-llama" in ids
+    assert len(ids) == len(set(ids)) > 1  # the upstream's own models are still there
