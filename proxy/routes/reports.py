@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from proxy.auth import Caller
@@ -39,6 +40,23 @@ _MEDIA = {
 Str = Annotated[str | None, Query()]
 
 
+@dataclass
+class Selection:
+    """The query parameters both endpoints share (the period's end is named per endpoint)."""
+
+    from_: Annotated[str | None, Query(alias="from")] = None
+    month: Str = None
+    quarter: Str = None
+    year: Str = None
+    team: Str = None
+    model: Str = None
+    provider: Str = None
+    key: Str = None
+
+
+SelectionDep = Annotated[Selection, Depends()]
+
+
 def sees_all_teams(caller: Caller, rt: Runtime, request: Request) -> bool:
     """The master key sees every team; in open mode, so does a client on this machine."""
     if caller.is_admin:
@@ -49,30 +67,24 @@ def sees_all_teams(caller: Caller, rt: Runtime, request: Request) -> bool:
 
 
 def build_filter(
-    caller: Caller,
-    rt: Runtime,
-    request: Request,
-    *,
-    start: str | None,
-    end: str | None,
-    month: str | None,
-    quarter: str | None,
-    year: str | None,
-    team: str | None,
-    model: str | None,
-    provider: str | None,
-    key: str | None,
+    caller: Caller, rt: Runtime, request: Request, selection: Selection, *, end: str | None
 ) -> ReportFilter:
     try:
-        period = parse_period(start=start, end=end, month=month, quarter=quarter, year=year)
+        period = parse_period(
+            start=selection.from_,
+            end=end,
+            month=selection.month,
+            quarter=selection.quarter,
+            year=selection.year,
+        )
     except PeriodError as exc:
         raise BadRequest(str(exc), param=exc.param, code="invalid_period") from None
     return ReportFilter(
         period=period,
-        teams=split_list(team),
-        models=split_list(model),
-        providers=split_list(provider),
-        keys=split_list(key),
+        teams=split_list(selection.team),
+        models=split_list(selection.model),
+        providers=split_list(selection.provider),
+        keys=split_list(selection.key),
         only_team=None if sees_all_teams(caller, rt, request) else caller.team,
     )
 
@@ -92,15 +104,8 @@ async def get_report(
     request: Request,
     caller: CallerDep,
     rt: RuntimeDep,
-    from_: Annotated[str | None, Query(alias="from")] = None,
+    selection: SelectionDep,
     to: Str = None,
-    month: Str = None,
-    quarter: Str = None,
-    year: Str = None,
-    team: Str = None,
-    model: Str = None,
-    provider: Str = None,
-    key: Str = None,
     by: Str = None,
     format: str = "json",
     esg: bool = False,
@@ -113,20 +118,7 @@ async def get_report(
     ] = True,
 ) -> Response:
     fmt = _format(format)
-    f = build_filter(
-        caller,
-        rt,
-        request,
-        start=from_,
-        end=to,
-        month=month,
-        quarter=quarter,
-        year=year,
-        team=team,
-        model=model,
-        provider=provider,
-        key=key,
-    )
+    f = build_filter(caller, rt, request, selection, end=to)
     try:
         groups = parse_groupings(by)
     except ReportError as exc:
@@ -158,15 +150,8 @@ async def get_whatif(
     request: Request,
     caller: CallerDep,
     rt: RuntimeDep,
-    from_: Annotated[str | None, Query(alias="from")] = None,
+    selection: SelectionDep,
     until: Str = None,
-    month: Str = None,
-    quarter: Str = None,
-    year: Str = None,
-    team: Str = None,
-    model: Str = None,
-    provider: Str = None,
-    key: Str = None,
     to: Annotated[str | None, Query(description="alternative model for every call")] = None,
     alt: Annotated[list[str] | None, Query(description="MODEL=SMALLER overrides")] = None,
     format: str = "json",
@@ -174,20 +159,7 @@ async def get_whatif(
     """Right-sizing. `to` names the alternative model (as in the CLI's `--to`); the period
     end is `until` here since `to` is taken."""
     fmt = _format(format)
-    f = build_filter(
-        caller,
-        rt,
-        request,
-        start=from_,
-        end=until,
-        month=month,
-        quarter=quarter,
-        year=year,
-        team=team,
-        model=model,
-        provider=provider,
-        key=key,
-    )
+    f = build_filter(caller, rt, request, selection, end=until)
     try:
         overrides = parse_overrides(alt or [])
     except ValueError as exc:
