@@ -20,9 +20,9 @@ from starlette.exceptions import HTTPException
 from proxy import __version__
 from proxy.config import Settings
 from proxy.errors import ProxyError, error_body
-from proxy.gateway import Gateway
-from proxy.gateway_io import Receive, Scope, Send
-from proxy.recorder import new_request_id
+from proxy.call import new_request_id
+from proxy.edge import Receive, Scope, Send
+from proxy.pipeline import Gateway
 from proxy.routes import admin, budgets, dashboard, health, impacts, reports
 from proxy.runtime import Runtime
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Deployment:
     headers: tuple[tuple[str, str], ...] = ()  # extra headers sent upstream
     params: tuple[tuple[str, Any], ...] = ()  # extra litellm arguments (translated providers)
     id: str | None = None  # tells apart the deployments of one fallback chain
+    stream_usage: str = "auto"  # ask streams for usage: auto | inject | never (proxy.stream_usage)
 
     @property
     def label(self) -> str:
@@ -83,12 +84,16 @@ class Settings:
     upstream_connect_timeout_s: float = 10.0
     upstream_retries: int = 0
     upstream_backoff_s: float = 0.25
+    upstream_retry_after_max_s: float = 30.0
     key_cache_ttl_s: float = 5.0
     log_level: str = "info"
     electricitymaps_token: str | None = None
     electricitymaps_base_url: str = "https://api.electricitymap.org"
+    forward_headers: tuple[str, ...] = ()  # headers team keys may send, beyond the defaults
+    passthrough_paths: tuple[str, ...] = ()  # paths open to every team, beyond the defaults
     deployments: tuple[Deployment, ...] = ()
     seed_teams: tuple[str, ...] = ()
+    team_passthrough: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def open_mode(self) -> bool:
@@ -162,6 +167,21 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "upstream_backoff_s",
         "delay before the first retry, doubled for each further one",
     ),
+    "WATTGATE_UPSTREAM_RETRY_AFTER_MAX_S": (
+        "upstream_retry_after_max_s",
+        "longest Retry-After an upstream may ask for before a retry; a longer one ends the "
+        "retries on that deployment",
+    ),
+    "WATTGATE_FORWARD_HEADERS": (
+        "forward_headers",
+        "comma-separated header names (or prefixes ending in *) team keys may send upstream, "
+        "beyond the built-in allow-list",
+    ),
+    "WATTGATE_PASSTHROUGH_PATHS": (
+        "passthrough_paths",
+        "comma-separated `[METHOD ]/v1/path` globs every team key may reach, beyond the "
+        "built-in stateless endpoints",
+    ),
     "WATTGATE_KEY_CACHE_TTL_S": (
         "key_cache_ttl_s",
         "how soon a revoked key stops working, seconds",
@@ -198,6 +218,8 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
 
 def _coerce(source: str, name: str, raw: Any) -> Any:
     kind = _FIELD_TYPES[name]
+    if kind == "tuple[str, ...]":
+        return _string_list(source, raw)
     try:
         if name == "upstream_retries":
             value: Any = int(raw)
@@ -221,6 +243,14 @@ def _coerce(source: str, name: str, raw: Any) -> Any:
     return raw
 
 
+def _string_list(source: str, raw: Any) -> tuple[str, ...]:
+    """A list of strings: a YAML list, or a comma-separated string (environment)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{source}: expected a list of strings, got {raw!r}")
+    return tuple(i.strip() for i in items if i.strip())
+
+
 def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text())
@@ -241,7 +271,7 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(f"config: unknown key '{key}' (expected one of {sorted(known)})")
     values: dict[str, Any] = {}
     for key, raw in (doc.get("settings") or {}).items():
-        if key not in _FIELD_TYPES or key in {"deployments", "seed_teams"}:
+        if key not in _FIELD_TYPES or key in {"deployments", "seed_teams", "team_passthrough"}:
             raise ConfigError(f"config: unknown key 'settings.{key}'")
         values[key] = _coerce(f"settings.{key}", key, raw)
     models = doc.get("models") or []
@@ -250,11 +280,31 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     grid_zone = values.get("grid_zone") or env.get("WATTGATE_GRID_ZONE") or None
     deployments = [_deployment(i, m, env, grid_zone) for i, m in enumerate(models)]
     values["deployments"] = _label_chains(deployments)
-    teams = doc.get("teams") or []
-    if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
-        raise ConfigError("config: 'teams' must be a list of team names")
-    values["seed_teams"] = tuple(teams)
+    values["seed_teams"], values["team_passthrough"] = _teams(doc.get("teams") or [])
     return values
+
+
+def _teams(raw: Any) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """`teams:` entries: a name, or a mapping with `name` and the team's `passthrough_paths`."""
+    if not isinstance(raw, list):
+        raise ConfigError("config: 'teams' must be a list of team names or mappings")
+    names: list[str] = []
+    paths: dict[str, tuple[str, ...]] = {}
+    for i, entry in enumerate(raw):
+        if isinstance(entry, str):
+            names.append(entry)
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ConfigError(f"config: 'teams[{i}]' must be a team name or have a 'name'")
+        for key in entry:
+            if key not in {"name", "passthrough_paths"}:
+                raise ConfigError(f"config: unknown key 'teams[{i}].{key}'")
+        names.append(entry["name"])
+        if "passthrough_paths" in entry:
+            paths[entry["name"]] = _string_list(
+                f"teams[{i}].passthrough_paths", entry["passthrough_paths"]
+            )
+    return tuple(names), paths
 
 
 _DEPLOYMENT_KEYS = {
@@ -271,7 +321,9 @@ _DEPLOYMENT_KEYS = {
     "headers",
     "params",
     "id",
+    "stream_usage",
 }
+_STREAM_USAGE = ("auto", "inject", "never")
 
 
 def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | None) -> Deployment:
@@ -328,6 +380,9 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
     params = raw.get("params") or {}
     if not isinstance(params, dict):
         raise ConfigError(f"config: '{where}.params' must be a mapping")
+    stream_usage = raw.get("stream_usage", "auto")
+    if stream_usage not in _STREAM_USAGE:
+        raise ConfigError(f"config: '{where}.stream_usage' must be one of {', '.join(_STREAM_USAGE)}")
     base_url = base_url.rstrip("/")
     if provider == "anthropic":
         base_url = anthropic_root(base_url)
@@ -344,6 +399,7 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         headers=tuple((k, str(v)) for k, v in headers.items()),
         params=tuple(params.items()),
         id=_optional_name(where, raw.get("id")),
+        stream_usage=stream_usage,
     )
 
 

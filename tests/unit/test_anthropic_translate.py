@@ -8,18 +8,18 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.anthropic_translate import (
+from proxy.adapters.messages_chat import (
     MessageStream,
     chat_request,
-    error_body,
     message_response,
     stop_reason,
     upstream_error_body,
 )
+from proxy.adapters.messages_chat_exchange import ChatToMessagesRelay
 from proxy.config import load_settings
 from proxy.errors import BadRequest
 from proxy.routing import Router
-from proxy.streaming import ChatToMessagesRelay
+from proxy.protocols.anthropic_messages import error_body
 from proxy.usage import TokenUsage
 
 # --- request -----------------------------------------------------------------------------
