@@ -382,7 +382,9 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         raise ConfigError(f"config: '{where}.params' must be a mapping")
     stream_usage = raw.get("stream_usage", "auto")
     if stream_usage not in _STREAM_USAGE:
-        raise ConfigError(f"config: '{where}.stream_usage' must be one of {', '.join(_STREAM_USAGE)}")
+        raise ConfigError(
+            f"config: '{where}.stream_usage' must be one of {', '.join(_STREAM_USAGE)}"
+        )
     base_url = base_url.rstrip("/")
     if provider == "anthropic":
         base_url = anthropic_root(base_url)

@@ -57,17 +57,21 @@ def _br(data: bytes, limit: int) -> bytes:
     decoder = brotli.Decompressor()
     parts: list[bytes] = []
     size = 0
-    for start in range(0, len(data) or 1, _CHUNK):
-        piece = data[start : start + _CHUNK]
-        while True:
-            out = decoder.process(piece, output_buffer_limit=_CHUNK)
-            piece = b""
-            size += len(out)
-            if size > limit:
-                raise _too_large(limit)
-            parts.append(out)
-            if decoder.can_accept_more_data():
-                break
+
+    def take(out: bytes) -> bool:
+        nonlocal size
+        size += len(out)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(out)
+        return bool(out)
+
+    for start in range(0, len(data), _CHUNK):
+        take(decoder.process(data[start : start + _CHUNK], output_buffer_limit=_CHUNK))
+        while not decoder.can_accept_more_data():
+            take(decoder.process(b"", output_buffer_limit=_CHUNK))
+    while not decoder.is_finished() and take(decoder.process(b"", output_buffer_limit=_CHUNK)):
+        pass
     if not decoder.is_finished():
         raise brotli.error("truncated brotli stream")
     return b"".join(parts)
@@ -76,7 +80,7 @@ def _br(data: bytes, limit: int) -> bytes:
 def _zstd(data: bytes, limit: int) -> bytes:
     decoder = ZstdDecompressor()
     out = decoder.decompress(data, limit + 1)
-    if len(out) > limit or not decoder.needs_input:
+    if len(out) > limit or not (decoder.eof or decoder.needs_input):
         raise _too_large(limit)
     if not decoder.eof:
         raise EOFError("truncated zstd stream")

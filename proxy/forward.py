@@ -148,7 +148,8 @@ def gateway_headers(call: Call) -> list[tuple[bytes, bytes]]:
         out.append((b"x-wattgate-deployment", call.deployment.label.encode("latin-1")))
     out.append((b"x-wattgate-attempts", str(call.attempt + 1).encode()))
     if call.budget_remaining_g is not None:
-        out.append((b"x-carbon-budget-remaining-g", plain_decimal(call.budget_remaining_g).encode()))
+        remaining = plain_decimal(call.budget_remaining_g).encode()
+        out.append((b"x-carbon-budget-remaining-g", remaining))
     return out
 
 

@@ -17,6 +17,7 @@ import re
 # Two line terminators in a row: the end of an event. A CR is a terminator on its own
 # only when no LF follows it (otherwise CRLF is one terminator).
 _EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
+_ENDS_EVENT = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)\Z")
 
 
 class EventSplitter:
@@ -52,6 +53,16 @@ class EventSplitter:
         """Whatever arrived after the last complete event (a stream cut mid-event)."""
         rest, self._pending = self._pending, b""
         return rest
+
+
+def terminated(rest: bytes) -> bytes:
+    """What a stream left after its last complete event, as a complete event: as it is
+    when the end of the stream completed it (a trailing CR), else with a blank line added
+    in the stream's own line-ending style."""
+    if _ENDS_EVENT.search(rest):
+        return rest
+    newline = _newline(rest)
+    return rest + (newline if rest.endswith((b"\n", b"\r")) else newline + newline)
 
 
 def fields(event: bytes) -> tuple[bytes, bytes | None]:

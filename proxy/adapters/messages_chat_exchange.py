@@ -63,7 +63,8 @@ class MessagesViaChat:
         ask_usage = self._stream_usage.ask(dep)
         response, t_send = await self._send(call, request, model, ask_usage=ask_usage)
         try:
-            if ask_usage and call.stream and 400 <= response.status < 500 and response.status != 429:
+            status = response.status
+            if ask_usage and call.stream and 400 <= status < 500 and status != 429:
                 data = await read_body(response)
                 if self._stream_usage.refused(dep, response.status, data):
                     response.release()

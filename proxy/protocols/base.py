@@ -23,7 +23,7 @@ from proxy.config import Deployment
 from proxy.errors import ProxyError
 from proxy.impacts import splice_field
 from proxy.routing import Router
-from proxy.sse import EventSplitter, fields
+from proxy.sse import EventSplitter, fields, terminated
 from proxy.usage import TokenUsage
 
 Meter = Callable[[TokenUsage | None], bytes]
@@ -81,7 +81,7 @@ class EventRelay(StreamRelay):
         out: list[bytes] = []
         rest = self._splitter.rest()
         if rest.strip():
-            self._relay(rest + b"\n\n", out)
+            self._relay(terminated(rest), out)
         self._end(out)
         return out
 

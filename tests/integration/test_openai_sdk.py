@@ -141,7 +141,8 @@ teams:
   - search
 """)
     allowed = gateway.create_team_key("batch")
-    response = httpx.get(gateway.base_url + "/files", headers={"Authorization": f"Bearer {allowed}"})
+    auth = {"Authorization": f"Bearer {allowed}"}
+    response = httpx.get(gateway.base_url + "/files", headers=auth)
     assert response.status_code == 404  # the mock has no /files; the upstream's answer is relayed
     assert response.json()["error"]
     assert "x-energy-wh" not in response.headers
