@@ -89,6 +89,7 @@ class Settings:
     log_level: str = "info"
     electricitymaps_token: str | None = None
     electricitymaps_base_url: str = "https://api.electricitymap.org"
+    otel_endpoint: str | None = None
     forward_headers: tuple[str, ...] = ()  # headers team keys may send, beyond the defaults
     passthrough_paths: tuple[str, ...] = ()  # paths open to every team, beyond the defaults
     deployments: tuple[Deployment, ...] = ()
@@ -188,6 +189,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "WATTGATE_LOG_LEVEL": ("log_level", "debug, info, warning or error"),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),
+    "WATTGATE_OTEL_ENDPOINT": (
+        "otel_endpoint",
+        "OTLP/HTTP collector (e.g. http://otel-collector:4318) that gets one span per call "
+        "(needs the otel extra)",
+    ),
     "WATTGATE_ELECTRICITYMAPS_BASE_URL": (
         "electricitymaps_base_url",
         "Electricity Maps API base URL",

@@ -21,6 +21,7 @@ from proxy.usage import TokenUsage
 
 if TYPE_CHECKING:
     from proxy.call import Call
+    from proxy.telemetry import CallTracer
 
 
 def local_usage(call: Call, output_texts: Iterable[str]) -> TokenUsage:
@@ -49,9 +50,16 @@ class RecentEvents:
 
 class Recorder:
     def __init__(
-        self, *, metrics: Metrics, writer: UsageWriter, grid: Any = None, budgets: Any = None
+        self,
+        *,
+        metrics: Metrics,
+        writer: UsageWriter,
+        grid: Any = None,
+        budgets: Any = None,
+        tracer: CallTracer | None = None,
     ) -> None:
         self.metrics = metrics
+        self.tracer = tracer
         self.writer = writer
         self.budgets = budgets  # proxy.budgets.BudgetGuard or None
         self.recent = RecentEvents()
@@ -137,6 +145,8 @@ class Recorder:
             overhead_s=overhead_s,
             ttft_s=event.ttft_s,
         )
+        if self.tracer is not None:
+            self.tracer.record(event, duration_s=duration_s)
 
 
 def _fill(event: UsageEvent, imp: Impacts, usage: TokenUsage, usage_source: str) -> None:
