@@ -192,7 +192,7 @@ def _scaled(value: float, ladder: tuple[tuple[str, float], ...], base: str | Non
             chosen = unit
     if base is not None:
         base_unit = next(u for u in ladder if u[0] == base)
-        if chosen[1] < base_unit[1] and abs(value) >= 0.1 * base_unit[1]:
+        if chosen[1] < base_unit[1] and (value == 0 or abs(value) >= 0.1 * base_unit[1]):
             chosen = base_unit
     return value / chosen[1], chosen[0]
 
