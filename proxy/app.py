@@ -23,10 +23,12 @@ from proxy.errors import ProxyError, error_body
 from proxy.gateway import Gateway
 from proxy.gateway_io import Receive, Scope, Send
 from proxy.recorder import new_request_id
-from proxy.routes import admin, budgets, dashboard, health, impacts, reports
+from proxy.routes import admin, budgets, conversations, dashboard, health, impacts, reports
 from proxy.runtime import Runtime
 
-_API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets")
+_API_PREFIXES = (
+    "/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets", "/v1/conversations/",
+)
 
 
 class WattgateApp:
@@ -93,6 +95,7 @@ def _build_api(holder: WattgateApp) -> FastAPI:
     api.include_router(impacts.router)
     api.include_router(reports.router)
     api.include_router(budgets.router)
+    api.include_router(conversations.router)
     api.include_router(dashboard.router)
 
     @api.exception_handler(ProxyError)

@@ -210,8 +210,8 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
         values.update(_load_yaml(Path(path), env))
     if values.get("end_user_ids", "hashed") not in END_USER_MODES:
         raise ConfigError(
-            f"WATTGATE_END_USER_IDS (settings.end_user_ids): expected one of {', '.join(END_USER_MODES)}, "
-            f"got {values['end_user_ids']!r}"
+            "WATTGATE_END_USER_IDS (settings.end_user_ids): expected one of "
+            f"{', '.join(END_USER_MODES)}, got {values['end_user_ids']!r}"
         )
     return Settings(**values)
 

@@ -77,5 +77,5 @@ def test_end_user_settings() -> None:
     settings = load_settings(env={"WATTGATE_END_USER_IDS": "plain",
                                   "WATTGATE_END_USER_SECRET": "s3cret"})
     assert (settings.end_user_ids, settings.end_user_secret) == ("plain", "s3cret")
-    with pytest.raises(ConfigError, match="WATTGATE_END_USER_IDS .settings.end_user_ids.: expected one of hashed"):
+    with pytest.raises(ConfigError, match=r"END_USER_IDS \(settings.end_user_ids\): expected"):
         load_settings(env={"WATTGATE_END_USER_IDS": "encrypted"})
