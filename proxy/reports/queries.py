@@ -32,7 +32,9 @@ from proxy.reports.sql import (
     events,
 )
 
-GROUPINGS: tuple[str, ...] = ("team", "model", "provider", "key", "day", "month")
+GROUPINGS: tuple[str, ...] = ("team", "model", "provider", "key", "user", "day", "month")
+# Groupings the daily rollups do not keep: reports using them read raw events only.
+EVENTS_ONLY: frozenset[str] = frozenset({"user"})
 
 # Every report row has these columns after its grouping columns (CSV header order).
 COLUMNS: tuple[str, ...] = (
@@ -137,6 +139,8 @@ def _dims(by: Sequence[str], *, source: str, dialect: str, extra: Sequence[str])
             col = table.c.provider
         elif name == "key":
             col = table.c.key_id
+        elif name == "user":  # the stored end user (hashed unless configured plain)
+            col = events.c.end_user
         elif name == "day":
             col = event_day_text(dialect) if source == "events" else daily_day_text(dialect)
         elif name == "month":
@@ -191,7 +195,7 @@ async def aggregate(engine: AsyncEngine, f: ReportFilter, by: Sequence[str],
         hi = min(end.date(), state.rolled_through) if state.rolled_through else lo
         branches: list[Select[Any]] = []
         c = events.c.created_at
-        if lo < hi:
+        if lo < hi and not EVENTS_ONLY.intersection(by):
             branches.append(_daily_branch(f, by, extra, dialect, lo, hi))
             if start < _start(lo):
                 branches.append(_events_branch(f, by, extra, dialect, c >= start, c < _start(lo)))
