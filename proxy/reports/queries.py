@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
+from estimators.equivalents import equivalents
 from proxy.reports.periods import Period
 from proxy.reports.rollups import read_state
 from proxy.reports.sql import (
@@ -98,7 +99,15 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"object": "report", "period": self.period.to_dict(), "by": list(self.by),
-                "columns": [*self.by, *COLUMNS], "rows": self.rows, "total": self.total}
+                "columns": [*self.by, *COLUMNS], "rows": self.rows, "total": self.total,
+                "equivalents": total_equivalents(self.total)}
+
+
+def total_equivalents(total: dict[str, Any]) -> dict[str, Any]:
+    """Everyday equivalents (`estimators.equivalents`) of a report row's central values."""
+    return equivalents(energy_wh=total["energy_kwh"] * 1000.0,
+                       emissions_gco2e=total["emissions_location_gco2e"],
+                       water_ml=total["water_l"] * 1000.0)
 
 
 def _model_values(models: Sequence[str]) -> list[str]:
