@@ -1,5 +1,6 @@
 """End users: who a call was made for, as the caller's app says (OpenAI `user` or
-`safety_identifier`, Anthropic `metadata.user_id`), stored so reports can group by person.
+`safety_identifier`, Anthropic `metadata.user_id`, else the `x-wattgate-end-user` header
+for apps that can only add headers), stored so reports can group by person.
 
 By default the id is stored as a keyed hash (HMAC-SHA-256 with a server secret), so the
 database never holds the app's user names or e-mail addresses and nobody without the
@@ -21,6 +22,7 @@ from proxy.config import Settings
 
 log = logging.getLogger("wattgate.end_users")
 
+HEADER = b"x-wattgate-end-user"
 MAX_CHARS = 256  # longer ids are cut (OpenAI accepts up to 64 characters for `user`)
 HASH_PREFIX = "u_"
 _DERIVE = b"wattgate end-user ids v1\0"
@@ -29,19 +31,23 @@ _DERIVE = b"wattgate end-user ids v1\0"
 _BUILT_IN = b"wattgate open-mode end-user key"
 
 
-def end_user(request: Mapping[str, Any] | None, endpoint: str) -> str | None:
+def end_user(request: Mapping[str, Any] | None, endpoint: str,
+             headers: Mapping[bytes, bytes] | None = None) -> str | None:
     """The end-user id a request names, or None: Anthropic messages read
-    `metadata.user_id`; OpenAI endpoints read `user`, else `safety_identifier`."""
-    if request is None:
-        return None
-    if endpoint == "messages":
+    `metadata.user_id`; OpenAI endpoints read `user`, else `safety_identifier`; when the
+    body names nobody, the `x-wattgate-end-user` header."""
+    value: Any = None
+    if request is not None and endpoint == "messages":
         metadata = request.get("metadata")
         value = metadata.get("user_id") if isinstance(metadata, Mapping) else None
-    else:
+    elif request is not None:
         value = request.get("user")
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value.strip():
             value = request.get("safety_identifier")
-    if not isinstance(value, str) or not value.strip():
+    if (not isinstance(value, str) or not value.strip()) and headers is not None:
+        raw = headers.get(HEADER)
+        value = raw.decode("latin-1") if raw is not None else None
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
         return None
     return value.strip()[:MAX_CHARS]
 
@@ -78,6 +84,7 @@ class EndUserIds:
         digest = hmac.new(self._secret, user.encode(), hashlib.sha256).hexdigest()
         return HASH_PREFIX + digest[:32]
 
-    def identify(self, request: Mapping[str, Any] | None, endpoint: str) -> str | None:
+    def identify(self, request: Mapping[str, Any] | None, endpoint: str,
+                 headers: Mapping[bytes, bytes] | None = None) -> str | None:
         """The stored form of the request's end user (`UsageEvent.end_user`)."""
-        return self.stored(end_user(request, endpoint))
+        return self.stored(end_user(request, endpoint, headers))

@@ -66,6 +66,16 @@ def test_end_user(request_: dict[str, object] | None, endpoint: str, user: str |
     assert end_user(request_, endpoint) == user
 
 
+def test_end_user_header_when_the_body_names_nobody() -> None:
+    headers = {b"x-wattgate-end-user": b"owui-user-7"}
+    assert end_user({"user": "alice"}, "chat.completions", headers) == "alice"
+    assert end_user({}, "chat.completions", headers) == "owui-user-7"
+    assert end_user(None, "responses", headers) == "owui-user-7"
+    assert end_user({"metadata": {}}, "messages", headers) == "owui-user-7"
+    assert end_user({}, "chat.completions", {b"x-wattgate-end-user": b"bad\x01"}) is None
+    assert end_user({}, "chat.completions", {}) is None
+
+
 def test_long_end_user_ids_are_cut() -> None:
     assert end_user({"user": "x" * 1000}, "chat.completions") == "x" * 256
 
