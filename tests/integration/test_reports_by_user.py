@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.cli import cli
 from proxy.reports.periods import parse_period
@@ -40,48 +42,48 @@ async def _sql(engine: Any) -> dict[tuple[str, str | None], tuple[int, float]]:
         return {(r.team, r.end_user): (r.n, r.wh) for r in result}
 
 
-def test_by_user_equals_sql_with_rollups(db_url: str) -> None:
-    upgrade(db_url)
+def _seeded(url: str, body: Callable[[AsyncEngine], Awaitable[None]] | None = None) -> None:
+    """Migrate the database at `url`, store `_rows()`, then run `body` on an engine."""
+    upgrade(url)
 
     async def main() -> None:
-        engine = create_engine(db_url)
+        engine = create_engine(url)
         try:
             await insert_events(engine, _rows())
-            await refresh(engine, today=date(2026, 10, 9))  # most days are rolled up
-            f = ReportFilter(period=parse_period(month="2026-10"))
-            report = await run_report(engine, f, ["team", "user"])
-            sums = await _sql(engine)
-            got = {(r["team"], r["user"]): (r["requests"], r["energy_kwh"] * 1000)
-                   for r in report.rows}
-            assert set(got) == set(sums)
-            for key, (n, wh) in sums.items():
-                assert got[key][0] == n
-                assert got[key][1] == pytest.approx(wh, rel=1e-9)
-            by_team = await run_report(engine, f, ["team"])
-            assert report.total["energy_kwh"] == pytest.approx(by_team.total["energy_kwh"],
-                                                               rel=1e-9)
-            own = await run_report(engine, ReportFilter(period=f.period, only_team="search"),
-                                   ["user"])
-            assert {r["user"] for r in own.rows} == {"u_aaa", "u_bbb", None}
-            assert sum(r["requests"] for r in own.rows) == sum(
-                n for (team, _), (n, _) in sums.items() if team == "search")
+            if body is not None:
+                await body(engine)
         finally:
             await engine.dispose()
 
     asyncio.run(main())
 
 
+def test_by_user_equals_sql_with_rollups(db_url: str) -> None:
+    async def body(engine: AsyncEngine) -> None:
+        await refresh(engine, today=date(2026, 10, 9))  # most days are rolled up
+        f = ReportFilter(period=parse_period(month="2026-10"))
+        report = await run_report(engine, f, ["team", "user"])
+        sums = await _sql(engine)
+        got = {(r["team"], r["user"]): (r["requests"], r["energy_kwh"] * 1000)
+               for r in report.rows}
+        assert set(got) == set(sums)
+        for key, (n, wh) in sums.items():
+            assert got[key][0] == n
+            assert got[key][1] == pytest.approx(wh, rel=1e-9)
+        by_team = await run_report(engine, f, ["team"])
+        assert report.total["energy_kwh"] == pytest.approx(by_team.total["energy_kwh"],
+                                                           rel=1e-9)
+        own = await run_report(engine, ReportFilter(period=f.period, only_team="search"),
+                               ["user"])
+        assert {r["user"] for r in own.rows} == {"u_aaa", "u_bbb", None}
+        assert sum(r["requests"] for r in own.rows) == sum(
+            n for (team, _), (n, _) in sums.items() if team == "search")
+
+    _seeded(db_url, body)
+
+
 def test_cli_by_user(sqlite_url: str) -> None:
-    upgrade(sqlite_url)
-
-    async def seed() -> None:
-        engine = create_engine(sqlite_url)
-        try:
-            await insert_events(engine, _rows())
-        finally:
-            await engine.dispose()
-
-    asyncio.run(seed())
+    _seeded(sqlite_url)
     out = CliRunner().invoke(cli, ["report", "--month", "2026-10", "--team", "support", "--by",
                                    "user", "--format", "csv"],
                              env={"WATTGATE_DATABASE_URL": sqlite_url}, obj={})

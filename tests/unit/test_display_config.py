@@ -8,12 +8,7 @@ from pathlib import Path
 import pytest
 
 from proxy.config import DEFAULT_TEMPLATE, ConfigError, DisplayPolicy, load_settings
-
-
-def load_yaml(tmp_path: Path, text: str, **env: str):
-    path = tmp_path / "wattgate.yaml"
-    path.write_text(text)
-    return load_settings(env=env, config_path=str(path))
+from tests.unit.test_config import load_yaml
 
 
 def test_defaults() -> None:
