@@ -16,6 +16,7 @@ configured. Words come from `proxy.annotation_languages`.
 
 from __future__ import annotations
 
+import functools
 import math
 import string
 from collections.abc import Mapping
@@ -160,13 +161,20 @@ def render_annotation(
         "conversation": "" if conversation_wh is None else lang.conversation.format(
             _quantity(conversation_wh, _ENERGY, policy.energy_unit, lang)),
     }
-    segments = []
-    for segment in policy.template.split(SEGMENT_SEPARATOR):
-        names = [n for _, n, _, _ in string.Formatter().parse(segment) if n]
-        if names and not any(fields[n] for n in names):
-            continue
-        segments.append(segment.format(**fields))
-    return SEGMENT_SEPARATOR.join(segments)
+    return SEGMENT_SEPARATOR.join(
+        segment.format(**fields)
+        for segment, names in _segments(policy.template)
+        if not names or any(fields[n] for n in names)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _segments(template: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The template's parts with the fields each uses (parsed once per template)."""
+    return tuple(
+        (segment, tuple(n for _, n, _, _ in string.Formatter().parse(segment) if n))
+        for segment in template.split(SEGMENT_SEPARATOR)
+    )
 
 
 def number(x: float, lang: Language) -> str:

@@ -17,8 +17,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -86,7 +86,7 @@ class ConversationTotal:
 @dataclass(frozen=True, slots=True)
 class _Read:
     at: float  # time.monotonic() of the read
-    calls: tuple[dict[str, Any], ...]
+    total: ConversationTotal  # of the stored calls (never changed once built)
     ids: frozenset[str]
 
 
@@ -154,22 +154,32 @@ class ConversationTotals:
         return found or ref.id
 
     async def total(self, team: str | None, conversation_id: str, *,
-                    max_age_s: float | None = None) -> ConversationTotal:
-        """The conversation's total for `team` (None: every team). Raises what the
-        database raises; an unknown conversation has `requests == 0`."""
+                    max_age_s: float | None = None, timeout_s: float | None = None
+                    ) -> ConversationTotal:
+        """The conversation's total for `team` (None: every team): the stored calls, read
+        again when the last read is `max_age_s` old (default: the tracker's), plus the
+        recorded ones not stored yet. Raises what the database raises (TimeoutError past
+        `timeout_s`); an unknown conversation has `requests == 0`."""
+        key = (team, conversation_id)
         age = self.max_age_s if max_age_s is None else max_age_s
-        read = self._reads.get((team, conversation_id))
+        read = self._reads.get(key)
         if read is None or time.monotonic() - read.at >= age:
-            calls = await conversation_calls(self._engine, team=team,
-                                             conversation_id=conversation_id)
-            read = _Read(time.monotonic(), tuple(calls), frozenset(c["event_id"] for c in calls))
-            self._reads[(team, conversation_id)] = read
+            calls = await asyncio.wait_for(
+                conversation_calls(self._engine, team=team, conversation_id=conversation_id),
+                timeout_s)
+            stored = ConversationTotal(conversation_id)
+            for call in calls:
+                stored.add(call)
+            read = _Read(time.monotonic(), stored, frozenset(c["event_id"] for c in calls))
+            self._reads[key] = read
             while len(self._reads) > self._reads_size:
                 self._reads.popitem(last=False)
-        self._reads.move_to_end((team, conversation_id))
-        total = ConversationTotal(conversation_id)
-        for call in self._merged(read, team, conversation_id):
-            total.add(call)
+        self._reads.move_to_end(key)
+        total = replace(read.total, sums=dict(read.total.sums), models=set(read.total.models),
+                        teams=set(read.total.teams))
+        for event_id, call in self._by_key.get(conversation_id, {}).items():
+            if event_id not in read.ids and (team is None or call["team"] == team):
+                total.add(call)
         return total
 
     async def running_wh(self, team: str, conversation_id: str | None,
@@ -181,7 +191,7 @@ class ConversationTotals:
         if conversation_id is None:
             return None
         try:
-            total = await asyncio.wait_for(self.total(team, conversation_id), self.timeout_s)
+            total = await self.total(team, conversation_id, timeout_s=self.timeout_s)
         except Exception as exc:
             log.warning("conversation total for %s unavailable (%s)", conversation_id, exc)
             return None
@@ -195,12 +205,6 @@ class ConversationTotals:
             return True
         read = self._reads.get((event.team, conversation_id))
         return read is not None and event.event_id in read.ids
-
-    def _merged(self, read: _Read, team: str | None, key: str) -> Iterable[dict[str, Any]]:
-        yield from read.calls
-        for event_id, call in self._by_key.get(key, {}).items():
-            if event_id not in read.ids and (team is None or call["team"] == team):
-                yield call
 
     def _forget(self, event_id: str) -> None:
         entry = self._recent.pop(event_id, None)
