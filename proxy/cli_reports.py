@@ -52,7 +52,8 @@ def _filter(*, start: str | None, end: str | None, month: str | None, quarter: s
 @cli.command("report", context_settings=CONTEXT)
 @_period_options
 @click.option("--by", metavar="DIMS",
-              help="Group by any of team, model, provider, key, day, month (comma-separated).")
+              help="Group by any of team, model, provider, key, user, day, month "
+                   "(comma-separated; user: the end user, hashed unless stored plain).")
 @click.option("--esg", is_flag=True,
               help="ESG export (GHG Protocol Scope 3 Cat. 1, SCI); json or csv.")
 @click.option("--savings/--no-savings", default=True, show_default=True,
@@ -70,6 +71,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
     \b
     Examples:
       wattgate report --month 2026-10 --by team,model
+      wattgate report --month 2026-10 --team support --by user
       wattgate report --quarter 2026Q3 --team search --format csv
       wattgate report --year 2026 --esg --format json
     """

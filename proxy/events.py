@@ -55,6 +55,13 @@ class UsageEvent:
     quality: str | None = None
     error_type: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Who and which conversation (proxy.conversations): the conversation id the call
+    # belongs to, the upstream's id of its answer (chatcmpl-..., resp_..., msg_...) so a
+    # later `previous_response_id` finds the conversation, and the end user as stored
+    # (hashed by default).
+    conversation_id: str | None = None
+    response_id: str | None = None
+    end_user: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         """Column values for `usage_events` (warnings joined, everything else as is)."""

@@ -62,6 +62,7 @@ class Recorder:
         self.tracer = tracer
         self.writer = writer
         self.budgets = budgets  # proxy.budgets.BudgetGuard or None
+        self.conversations: Any = None  # proxy.conversation_totals.ConversationTotals
         self.recent = RecentEvents()
         self._grid = grid  # LiveGridIntensity or None
 
@@ -126,6 +127,8 @@ class Recorder:
         self.metrics.observe_try(event)
         self.writer.submit(event)
         self.recent.put(event)
+        if self.conversations is not None:
+            self.conversations.add(event)
         if self.budgets is not None and event.energy_wh and self.budgets.has_budget(event.team):
             self.budgets.add(
                 event.team, event.emissions_gco2e, event.energy_wh, event_id=event.event_id

@@ -95,6 +95,8 @@ class UsageEventRow(Base):
         Index("ix_usage_events_team_created_at", "team", "created_at"),
         Index("ix_usage_events_created_at", "created_at"),
         Index("ix_usage_events_request_id", "request_id"),
+        Index("ix_usage_events_team_conversation_id", "team", "conversation_id"),
+        Index("ix_usage_events_response_id", "response_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
@@ -138,6 +140,9 @@ class UsageEventRow(Base):
     quality: Mapped[str | None] = mapped_column(String)
     error_type: Mapped[str | None] = mapped_column(String)
     warnings: Mapped[str | None] = mapped_column(String)  # comma-joined, see UsageEvent.to_row
+    conversation_id: Mapped[str | None] = mapped_column(String)
+    response_id: Mapped[str | None] = mapped_column(String)
+    end_user: Mapped[str | None] = mapped_column(String)
 
 
 class UsageDailyRow(Base):
