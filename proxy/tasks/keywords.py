@@ -66,12 +66,12 @@ KEYWORDS: tuple[Keyword, ...] = (
         summarize summarise summarized summarised summary summaries summarization
         summarisation tldr recap condense
         résume résumez résumer synthèse
-        zusammenfassung zusammenfassen
+        zusammenfassung zusammenfassen fasse
         resumen resumir resuma
         riassumi riassunto riassumere sintesi
         resumo
         samenvatting samenvatten
-    """) + _phrases("tl;dr", "key points", "fasse zusammen", "vat samen")),
+    """) + _phrases("tl;dr", "key points")),
     Keyword("kw:code", "code", 1.5, _words("""
         refactor debug debugging traceback stacktrace compile compiler python javascript
         typescript golang sql regex dockerfile
