@@ -114,14 +114,14 @@ _TRIGGERS, _TABLE = _build()
 
 def keyword_hits(window: str) -> set[int]:
     """Indices into `KEYWORDS` of the keyword groups present in `window`."""
-    words = _normalise(window).split()
-    found = _TRIGGERS.intersection(words)
+    normalised = _normalise(window)
+    found = _TRIGGERS.intersection(normalised.split())
     hits: set[int] = set()
     padded = b""
     for word in found:
         for index, phrase in _TABLE[word]:
             if phrase is not None:
-                padded = padded or b" " + b" ".join(words) + b" "
+                padded = padded or b" " + normalised + b" "
                 if phrase not in padded:
                     continue
             hits.add(index)

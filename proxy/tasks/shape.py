@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from proxy.tasks.keywords import KEYWORDS, keyword_hits
 from proxy.tasks.signals import (
@@ -90,8 +90,7 @@ class TokenCounts(Protocol):
     reasoning_tokens: int
 
 
-@dataclass(frozen=True, slots=True)
-class TaskShape:
+class TaskShape(NamedTuple):
     task: str  # one of TASKS
     confidence: float  # 0..1, two decimals
     signals: tuple[str, ...]  # codes of SIGNALS that fired, in detection order
@@ -126,9 +125,9 @@ def shape_request(endpoint: str, request: Mapping[str, Any] | None) -> RequestSh
     if not request:
         return RequestShape(endpoint, ())
     found = [code for fn in _STRUCTURE if (code := fn(request)) is not None]
-    window, fence_text = instruction_window(endpoint, request)
+    window, fenced = instruction_window(endpoint, request)
     found.extend(_KEYWORD_CODES[i] for i in sorted(keyword_hits(window)))
-    if "```" in fence_text:
+    if fenced:
         found.append("fence")
     return RequestShape(endpoint, tuple(found))
 
@@ -185,13 +184,15 @@ def label_event(
     event.task_signals = result.signal_text or None
 
 
+_PRIOR = tuple(GENERATION_PRIOR if task == "generation" else 0.0 for task in TASKS)
+
+
 def _decide(signals: tuple[str, ...]) -> TaskShape:
-    scores = [0.0] * len(TASKS)
-    scores[_INDEX["generation"]] = GENERATION_PRIOR
+    scores = list(_PRIOR)
     for code in signals:
         index, weight = _WEIGHTS[code]
         scores[index] += weight
-    best = max(range(len(TASKS)), key=scores.__getitem__)  # first of equal maxima
-    top = scores[best]
+    top = max(scores)
+    best = scores.index(top)  # the first of equal maxima
     confidence = top / sum(scores) * (1.0 - math.exp(-top))
     return TaskShape(TASKS[best], round(confidence, 2), signals)

@@ -86,8 +86,9 @@ def reasoning_request_signal(request: Mapping[str, Any]) -> str | None:
     return None
 
 
-def instruction_window(endpoint: str, request: Mapping[str, Any]) -> tuple[str, str]:
-    """(keyword window, text searched for a code fence) of a request, both bounded.
+def instruction_window(endpoint: str, request: Mapping[str, Any]) -> tuple[str, bool]:
+    """(keyword window, whether a ``` code fence opens the last user message's first
+    FENCE_SCAN characters) of a request.
 
     The keyword window is the start of the system prompt (or `instructions`) and the start
     and end of the last user message: where instructions usually are.
@@ -111,7 +112,7 @@ def instruction_window(endpoint: str, request: Mapping[str, Any]) -> tuple[str, 
         window = f"{head}\n{user[:USER_HEAD]}\n{user[-USER_TAIL:]}"
     else:
         window = f"{head}\n{user}"
-    return window, user[:FENCE_SCAN]
+    return window, user.find("```", 0, FENCE_SCAN) >= 0
 
 
 def is_label_schema(schema: Any) -> bool:
