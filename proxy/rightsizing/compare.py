@@ -89,10 +89,13 @@ def normalise_label(text: str) -> str:
 
 
 def _normal(value: Any) -> Any:
-    """A JSON value with strings normalised as labels and numbers as floats."""
+    """A JSON value with strings normalised as labels and numbers as floats (booleans kept
+    apart from 1 and 0)."""
     if isinstance(value, str):
         return normalise_label(value)
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool):
+        return (bool, value)
+    if value is None:
         return value
     if isinstance(value, int | float):
         return float(value)
