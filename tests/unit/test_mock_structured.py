@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import anthropic
@@ -66,7 +66,7 @@ def test_agree_models_agree_on_the_announced_inputs(client: openai.OpenAI) -> No
     assert all(label(client, "x-agree-0", t) != label(client, "gpt-4o", t) for t in TICKETS[:10])
 
 
-class Queue(str, Enum):
+class Queue(StrEnum):
     billing = "billing"
     shipping = "shipping"
 

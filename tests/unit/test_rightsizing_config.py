@@ -93,7 +93,8 @@ shadow:
     [
         ("rightsizing: [1]", "'rightsizing' must be a mapping"),
         ("rightsizing: {colour: red}", "unknown key 'rightsizing.colour'"),
-        ("rightsizing: {min_agreement: 2}", "'rightsizing.min_agreement' must be a number from 0 to 1"),
+        ("rightsizing: {min_agreement: 2}",
+         "'rightsizing.min_agreement' must be a number from 0 to 1"),
         ("rightsizing: {candidates: {poetry: []}}", "unknown key 'rightsizing.candidates.poetry'"),
         ("rightsizing: {candidates: {code: [{name: x}]}}",
          "'rightsizing.candidates.code[0].model' is required"),
