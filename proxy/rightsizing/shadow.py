@@ -21,36 +21,37 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
+from typing import Protocol as Interface
 
 import orjson
 
 from estimators import Impacts, estimate
 from proxy.config import Deployment
-from proxy.gateway_io import ANTHROPIC_VERSION
-from proxy.rightsizing.candidates import KINDS
+from proxy.forward import ANTHROPIC_VERSION, upstream_url
+from proxy.protocols import Protocol, protocol_for
 from proxy.rightsizing.compare import agrees, answer_of, comparable
 from proxy.rightsizing.config import ShadowRule, ShadowSettings
-from proxy.tokens import count_request_input, count_texts, response_texts
+from proxy.tokens import count_texts
 from proxy.upstream import UpstreamClient, read_body
-from proxy.usage import TokenUsage, from_body
+from proxy.usage import TokenUsage
 
 log = logging.getLogger("wattgate.shadow")
 
-SendFn = Callable[[Deployment, str, bytes], Awaitable[tuple[int, bytes]]]
-"""(deployment, path below its base URL, JSON body) -> (HTTP status, response body)."""
+SendFn = Callable[[Deployment, bytes, bytes], Awaitable[tuple[int, bytes]]]
+"""(deployment, path below /v1 as a client sends it, JSON body) -> (HTTP status, body)."""
 StoreFn = Callable[[dict[str, Any]], Awaitable[None]]
 """Stores one `shadow_verdicts` row (see proxy.store.shadow.insert_verdict)."""
 
-PATHS = {
-    "chat.completions": "/chat/completions",
-    "completions": "/completions",
-    "responses": "/responses",
-    "messages": "/v1/messages",  # Anthropic base URLs have no /v1
+PATHS = {  # the endpoints shadow evaluation replays, and the path a client calls for each
+    "chat.completions": "/v1/chat/completions",
+    "completions": "/v1/completions",
+    "responses": "/v1/responses",
+    "messages": "/v1/messages",
 }
 
 
-class ShadowCall(Protocol):
+class ShadowCall(Interface):
     """What the evaluator reads about the original call (a `UsageEvent` has it all)."""
 
     request_id: str
@@ -143,9 +144,11 @@ class ShadowEvaluator:
                         request: Mapping[str, Any], reference: Any) -> None:
         started = datetime.now(UTC)
         t0 = time.perf_counter()
+        path = PATHS[call.endpoint]
+        protocol = protocol_for("POST", path)
         try:
             status, data = await asyncio.wait_for(
-                self._send(dep, PATHS[call.endpoint], shadow_body(request, dep)),
+                self._send(dep, path[3:].encode(), shadow_body(request, dep)),
                 self.settings.timeout_s)
         except Exception as exc:  # unreachable, timed out, refused: an `error` verdict
             log.info("shadow call %s to %s failed: %s", call.request_id, dep.label, exc)
@@ -154,8 +157,8 @@ class ShadowEvaluator:
         body = _json(data) if status is not None and 200 <= status < 300 else None
         verdict, usage, source, imp = "error", None, "none", None
         if isinstance(body, dict):
-            usage, source = _usage(call.endpoint, request, body)
-            imp = _estimate(dep, call.endpoint, usage, body, latency)
+            usage, source = _usage(protocol, request, body)
+            imp = _estimate(dep, protocol, usage, body, latency)
             self.spent_wh += imp.energy_wh.value
             answer = answer_of(call.endpoint, body)
             verdict = "agree" if agrees(rule.comparison, reference, answer) else "disagree"
@@ -171,8 +174,8 @@ def upstream_sender(client: UpstreamClient) -> SendFn:
     """A `send` function over the gateway's pooled upstream client. Shadow calls carry the
     deployment's own key and configured headers, never anything from the client."""
 
-    async def send(dep: Deployment, path: str, body: bytes) -> tuple[int, bytes]:
-        response = await client.send("POST", client.url(dep.base_url + path),
+    async def send(dep: Deployment, target: bytes, body: bytes) -> tuple[int, bytes]:
+        response = await client.send("POST", client.url(upstream_url(dep, target)),
                                      headers=candidate_headers(dep), body=body,
                                      read_timeout_s=dep.timeout_s)
         try:
@@ -234,24 +237,25 @@ def _speaks(dep: Deployment, endpoint: str) -> bool:
     return (dep.provider == "anthropic") == (endpoint == "messages")
 
 
-def _usage(endpoint: str, request: Mapping[str, Any], body: Any) -> tuple[TokenUsage, str]:
+def _usage(protocol: Protocol, request: Mapping[str, Any],
+           body: dict[str, Any]) -> tuple[TokenUsage, str]:
     """The candidate's reported usage, else tokens counted here (`estimated`)."""
-    usage = from_body(endpoint, body)
+    usage = protocol.usage(body)
     if usage is not None:
         return usage, "upstream"
-    counted = TokenUsage(input_tokens=count_request_input(endpoint, dict(request)),
-                         output_tokens=count_texts(response_texts(endpoint, body)))
+    counted = TokenUsage(input_tokens=protocol.input_tokens(dict(request)),
+                         output_tokens=count_texts(protocol.output_texts(body)))
     return counted, "estimated"
 
 
-def _estimate(dep: Deployment, endpoint: str, usage: TokenUsage, body: Any,
+def _estimate(dep: Deployment, protocol: Protocol, usage: TokenUsage, body: dict[str, Any],
               latency_s: float) -> Impacts:
-    served = body.get("model") if isinstance(body, dict) else None
+    served = body.get("model")
     return estimate(
         served if isinstance(served, str) else dep.upstream_model or dep.name,
         input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens, reasoning_tokens=usage.reasoning_tokens,
-        latency_s=latency_s, kind=KINDS[endpoint], provider=dep.provider,
+        latency_s=latency_s, kind=protocol.kind or "chat", provider=dep.provider,
         overrides=dep.overrides,
     )
 
