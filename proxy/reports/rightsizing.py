@@ -138,36 +138,52 @@ def _evidence_for(evidence: Sequence[VerdictTotals], team: str,
             if e.team == team and e.task == task and e.candidate_model}
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """One candidate's figures for one team x model x task."""
+
+    name: str
+    model: str
+    energy_wh: float
+    emissions_gco2e: float
+    energy_share: float | None  # of the recorded energy
+    evidence: VerdictTotals | None
+    refuted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.model, "energy_wh": self.energy_wh,
+                "emissions_gco2e": self.emissions_gco2e, "energy_share": self.energy_share,
+                "evidence": self.evidence.to_dict() if self.evidence else None,
+                "refuted": self.refuted}
+
+
 def _row(key: tuple[str, str, str | None], acc: _Group, model_calls: int,
          config: RightsizingSettings, evidence: Mapping[str, VerdictTotals]) -> dict[str, Any]:
     team, model, task = key
     candidates = []
     for i, candidate in enumerate(config.candidates_for(task)):
-        wh, g = acc.candidate_wh[i], acc.candidate_g[i]
+        wh = acc.candidate_wh[i]
         proof = evidence.get(resolve_model(candidate.model) or "")
-        candidates.append({
-            "name": candidate.name, "model": candidate.model, "energy_wh": wh,
-            "emissions_gco2e": g,
-            "energy_share": wh / acc.energy_wh if acc.energy_wh else None,
-            "evidence": proof.to_dict() if proof else None,
-            "refuted": _refuted(proof, config.min_agreement),
-        })
-    best = next((c for c in candidates if c["energy_wh"] < acc.energy_wh and not c["refuted"]),
-                None)
+        candidates.append(_Candidate(
+            name=candidate.name, model=candidate.model, energy_wh=wh,
+            emissions_gco2e=acc.candidate_g[i],
+            energy_share=wh / acc.energy_wh if acc.energy_wh else None,
+            evidence=proof, refuted=_refuted(proof, config.min_agreement)))
+    best = next((c for c in candidates if c.energy_wh < acc.energy_wh and not c.refuted), None)
     share = acc.calls / model_calls if model_calls else None
     return {
         "team": team, "model": model, "task": task, "calls": acc.calls,
         "share_of_model_calls": share,
         "task_confidence": acc.confidence_sum / acc.calls if acc.calls else None,
         "energy_wh": acc.energy_wh, "emissions_gco2e": acc.emissions_gco2e,
-        "recommended": best["name"] if best else None,
-        "recommended_energy_wh": best["energy_wh"] if best else None,
-        "recommended_emissions_gco2e": best["emissions_gco2e"] if best else None,
-        "energy_saving_share": 1.0 - best["energy_share"] if best and best["energy_share"]
-        is not None else None,
-        "emissions_gco2e_saved": acc.emissions_gco2e - best["emissions_gco2e"] if best else None,
-        "candidates_detail": candidates,
-        "candidates": "; ".join(f"{c['name']} {_about(c['energy_share'])}" for c in candidates),
+        "recommended": best.name if best else None,
+        "recommended_energy_wh": best.energy_wh if best else None,
+        "recommended_emissions_gco2e": best.emissions_gco2e if best else None,
+        "energy_saving_share": 1.0 - best.energy_share
+        if best and best.energy_share is not None else None,
+        "emissions_gco2e_saved": acc.emissions_gco2e - best.emissions_gco2e if best else None,
+        "candidates_detail": [c.to_dict() for c in candidates],
+        "candidates": "; ".join(f"{c.name} {_about(c.energy_share)}" for c in candidates),
         "summary": _summary(team, model, task, share, candidates),
     }
 
@@ -178,13 +194,13 @@ def _refuted(proof: VerdictTotals | None, min_agreement: float) -> bool:
 
 
 def _summary(team: str, model: str, task: str | None, share: float | None,
-             candidates: Sequence[Mapping[str, Any]]) -> str | None:
-    usable = [c for c in candidates if c["energy_share"] is not None and not c["refuted"]]
+             candidates: Sequence[_Candidate]) -> str | None:
+    usable = [c for c in candidates if c.energy_share is not None and not c.refuted]
     if not usable or share is None or task is None:
         return None
-    parts = [f"{_article(c['name'])} {c['name']} would use {_about(c['energy_share'])} of "
-             "their energy" if i == 0 else f"{_article(c['name'])} {c['name']} "
-             f"{_about(c['energy_share'])}" for i, c in enumerate(usable)]
+    parts = [f"{_article(c.name)} {c.name} would use {_about(c.energy_share)} of their energy"
+             if i == 0 else f"{_article(c.name)} {c.name} {_about(c.energy_share)}"
+             for i, c in enumerate(usable)]
     name = model.rsplit("/", 1)[-1]
     return f"{share:.0%} of team {team}'s {name} calls are {task}-shaped: {', '.join(parts)}"
 

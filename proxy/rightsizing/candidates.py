@@ -63,14 +63,17 @@ def estimate_candidate(candidate: Candidate, site: Site, tokens: Tokens) -> Impa
 @lru_cache(maxsize=256)
 def _overrides(own: Overrides | None, deployment: Overrides | None) -> Overrides | None:
     """The candidate's own assumptions with the deployment's site facts laid over them."""
-    if deployment is None:
+    if deployment is None or (deployment.pue is None and deployment.wue_onsite is None
+                              and deployment.market_gco2e_per_kwh is None):
         return own
-    site = {
-        "pue": deployment.pue,
-        "wue_onsite": deployment.wue_onsite,
-        "market_gco2e_per_kwh": deployment.market_gco2e_per_kwh,
-    }
-    given = {k: v for k, v in site.items() if v is not None}
-    if not given:
-        return own
-    return replace(own or Overrides(), **given)
+    base = own or Overrides()
+    return replace(
+        base,
+        pue=_first(deployment.pue, base.pue),
+        wue_onsite=_first(deployment.wue_onsite, base.wue_onsite),
+        market_gco2e_per_kwh=_first(deployment.market_gco2e_per_kwh, base.market_gco2e_per_kwh),
+    )
+
+
+def _first(value: float | None, fallback: float | None) -> float | None:
+    return value if value is not None else fallback

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.rightsizing.agreement import Agreement
@@ -22,7 +22,7 @@ VERDICTS = ("agree", "disagree", "error")
 async def insert_verdict(engine: AsyncEngine, row: Mapping[str, Any]) -> None:
     """Store one verdict; `row` has every column of `VERDICT_COLUMNS`."""
     async with engine.begin() as conn:
-        await conn.execute(shadow_verdicts.insert(), [{c: row[c] for c in VERDICT_COLUMNS}])
+        await conn.execute(insert(ShadowVerdictRow), [{c: row[c] for c in VERDICT_COLUMNS}])
 
 
 @dataclass(frozen=True, slots=True)
