@@ -23,10 +23,19 @@ from proxy.config import Settings
 from proxy.edge import Receive, Scope, Send
 from proxy.errors import ProxyError, error_body
 from proxy.pipeline import Gateway
-from proxy.routes import admin, budgets, conversations, dashboard, health, impacts, reports
+from proxy.routes import (
+    admin,
+    budgets,
+    conversations,
+    dashboard,
+    health,
+    impacts,
+    reports,
+    rightsizing,
+)
 from proxy.runtime import Runtime
 
-_API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets")
+_API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets", "/v1/rightsizing")
 
 
 def _is_api(path: str) -> bool:
@@ -103,6 +112,7 @@ def _build_api(holder: WattgateApp) -> FastAPI:
     api.include_router(budgets.router)
     api.include_router(conversations.router)
     api.include_router(dashboard.router)
+    api.include_router(rightsizing.router)
 
     @api.exception_handler(ProxyError)
     async def _proxy_error(request: Request, exc: ProxyError) -> Response:

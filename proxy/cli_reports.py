@@ -9,7 +9,7 @@ from typing import Any
 import click
 import orjson
 
-from proxy.cli import CONTEXT, _with_engine, cli, format_option, teams
+from proxy.cli import CONTEXT, _settings, _with_engine, cli, format_option, teams
 from proxy.render import render
 
 
@@ -77,6 +77,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
     """
     from proxy.reports.esg import esg_csv, esg_export
     from proxy.reports.queries import COLUMNS, ReportError, parse_groupings, run_report
+    from proxy.reports.rightsizing import add_reduction_opportunities
     from proxy.reports.whatif import savings_section, top_savings
 
     f = _filter(start=start, end=end, month=month, quarter=quarter, year=year, team=team,
@@ -90,6 +91,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
             raise click.BadParameter("the ESG export comes as --format json or --format csv",
                                      param_hint="--format")
         export = esg_export(await run_report(engine, f, ("team", "provider")))
+        await add_reduction_opportunities(export, engine, f, _settings(click.get_current_context()))
         click.echo(esg_csv(export) if fmt == "csv" else
                    orjson.dumps(export, option=orjson.OPT_INDENT_2).decode(), nl=fmt != "csv")
         return

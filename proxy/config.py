@@ -21,6 +21,12 @@ import yaml
 from estimators import EstimatorError, Overrides
 from estimators.equivalents import FACTOR_BY_NAME
 from proxy.annotation_languages import LANGUAGES
+from proxy.rightsizing.config import (
+    SECTIONS,
+    RightsizingConfigError,
+    RightsizingSettings,
+    parse_sections,
+)
 
 
 class ConfigError(Exception):
@@ -101,6 +107,7 @@ class Settings:
     seed_teams: tuple[str, ...] = ()
     team_passthrough: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     display: DisplaySettings = field(default_factory=lambda: DisplaySettings())
+    rightsizing: RightsizingSettings = RightsizingSettings()  # YAML sections, see SECTIONS
 
     @property
     def open_mode(self) -> bool:
@@ -291,14 +298,14 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
         return {}
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
-    known = {"settings", "models", "teams", "display"}
+    known = {"settings", "models", "teams", "display", *SECTIONS}
     for key in doc:
         if key not in known:
             raise ConfigError(f"config: unknown key '{key}' (expected one of {sorted(known)})")
     values: dict[str, Any] = {}
     for key, raw in (doc.get("settings") or {}).items():
         if key not in _FIELD_TYPES or key in {
-            "deployments", "seed_teams", "team_passthrough", "display"
+            "deployments", "seed_teams", "team_passthrough", "display", "rightsizing"
         }:
             raise ConfigError(f"config: unknown key 'settings.{key}'")
         values[key] = _coerce(f"settings.{key}", key, raw)
@@ -311,7 +318,16 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     values["seed_teams"], values["team_passthrough"] = _teams(doc.get("teams") or [])
     if doc.get("display") is not None:
         values["display"] = parse_display(doc["display"])
+    values["rightsizing"] = _rightsizing(doc, values["deployments"])
     return values
+
+
+def _rightsizing(doc: dict[str, Any], deployments: tuple[Deployment, ...]) -> RightsizingSettings:
+    """The `rightsizing`, `shadow` and `route` sections (proxy.rightsizing.config)."""
+    try:
+        return parse_sections(doc, {d.name for d in deployments})
+    except RightsizingConfigError as exc:
+        raise ConfigError(f"config: {exc}") from None
 
 
 def _teams(raw: Any) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:

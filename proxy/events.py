@@ -62,6 +62,9 @@ class UsageEvent:
     conversation_id: str | None = None
     response_id: str | None = None
     end_user: str | None = None
+    task: str | None = None  # task shape (proxy.tasks.TASKS), never the text
+    task_confidence: float | None = None  # 0..1
+    task_signals: str | None = None  # comma-joined signal codes, e.g. "rf:enum,out:tiny"
 
     def to_row(self) -> dict[str, Any]:
         """Column values for `usage_events` (warnings joined, everything else as is)."""

@@ -16,6 +16,7 @@ from estimators import Impacts, estimate, resolve_model
 from proxy.events import UsageEvent
 from proxy.metrics import Metrics
 from proxy.store.writer import UsageWriter
+from proxy.tasks import label_event
 from proxy.tokens import count_texts
 from proxy.usage import TokenUsage
 
@@ -119,6 +120,9 @@ class Recorder:
             grid_intensity=self._grid.get(zone) if self._grid is not None and zone else None,
         )
         _fill(event, imp, usage, usage_source)
+        # Right-sizing: the call's task shape, from its request and token counts (no text
+        # is kept). Routing computes the request-time part earlier and may pass it here.
+        label_event(event, call.request)
         return event, imp
 
     def record(self, event: UsageEvent, *, duration_s: float) -> None:
