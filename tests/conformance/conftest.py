@@ -21,8 +21,6 @@ from typing import Any
 
 import pytest
 
-pytest.register_assert_rewrite("tests.conformance.compat")
-
 from tests.conformance.client import (
     Recorder,
     Seen,
@@ -118,6 +116,21 @@ class Side:
         rows = [r for r in fetch_rows(self.db_url) if r["request_id"] == request_id]
         return max(rows, key=lambda r: r["attempt"])
 
+    def assert_metered(self, request_id: str, *, tokens: tuple[int, int] | None,
+                       source: str = "upstream", stream: bool | None = None
+                       ) -> dict[str, Any]:
+        """The call's row says 200 and `source`, with (input, output) `tokens` (None: some
+        of each, for counts made locally) and, when given, whether it streamed."""
+        row = self.row(request_id)
+        assert (row["status_code"], row["usage_source"]) == (200, source)
+        if stream is not None:
+            assert bool(row["stream"]) is stream
+        if tokens is None:
+            assert row["input_tokens"] > 0 and row["output_tokens"] > 0
+        else:
+            assert (row["input_tokens"], row["output_tokens"]) == tokens
+        return row
+
     def row_where(self, column: str, value: Any, timeout_s: float = 10.0) -> dict[str, Any]:
         """The first stored row whose `column` is `value`, once it is written."""
         deadline = time.monotonic() + timeout_s
@@ -141,20 +154,24 @@ def make_side(upstream: RecordingUpstream, tmp: Path, mode: Mode, **start_kwargs
     return Side(mode, gateway, db_url, key, key)
 
 
+def running_side(upstream: RecordingUpstream, tmp: Path, mode: Mode, **start_kwargs: Any
+                 ) -> Iterator[Side]:
+    """A side for a fixture to yield; its Wattgate stops (flushing usage) afterwards."""
+    side = make_side(upstream, tmp, mode, **start_kwargs)
+    yield side
+    side.gateway.stop()
+
+
 @pytest.fixture(scope="session")
 def open_side(upstream: RecordingUpstream, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Side]:
-    side = make_side(upstream, tmp_path_factory.mktemp("open"), "open")
-    yield side
-    side.gateway.stop()
+    yield from running_side(upstream, tmp_path_factory.mktemp("open"), "open")
 
 
 @pytest.fixture(scope="session")
 def team_side(upstream: RecordingUpstream, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[Side]:
-    side = make_side(upstream, tmp_path_factory.mktemp("team"), "team")
-    yield side
-    side.gateway.stop()
+    yield from running_side(upstream, tmp_path_factory.mktemp("team"), "team")
 
 
 @pytest.fixture(params=["open", "team"])

@@ -369,7 +369,7 @@ def anthropic_headers(content_type: str) -> list[tuple[str, str]]:
 
 def anthropic_message(capture: Capture) -> Reply:
     body = compact({"id": "msg_01Conf", "type": "message", "role": "assistant",
-                    "model": "claude-sonnet-4-5-20250929",
+                    "model": "claude-sonnet-4-6",
                     "content": [{"type": "text", "text": "Hello there!"}],
                     "stop_reason": "end_turn", "stop_sequence": None, "usage": ANTHROPIC_USAGE})
     return json_reply(body, headers=anthropic_headers("application/json"))
@@ -384,7 +384,7 @@ class AnthropicStream:
             return b"event: " + kind.encode() + b"\ndata: " + compact({"type": kind, **data})
 
         start = {"id": "msg_01Conf", "type": "message", "role": "assistant", "content": [],
-                 "model": "claude-sonnet-4-5-20250929", "stop_reason": None,
+                 "model": "claude-sonnet-4-6", "stop_reason": None,
                  "stop_sequence": None, "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}}
         events = [event("message_start", {"message": start}),
                   event("content_block_start",

@@ -23,6 +23,7 @@ from tests.conformance.replies import (
     ChatCompletion,
     ChatStream,
     compact,
+    error_reply,
     json_reply,
 )
 from tests.conformance.upstream import RecordingUpstream
@@ -52,11 +53,7 @@ def stream(model: str = "gpt-4o-mini", **kwargs: Any) -> Any:
     return call
 
 
-def assert_upstream_usage_row(side: Side, request_id: str, *, stream: bool) -> None:
-    row = side.row(request_id)
-    assert (row["status_code"], row["usage_source"], row["stream"]) == (200, "upstream", stream)
-    assert (row["input_tokens"], row["output_tokens"]) == (CHAT_USAGE["prompt_tokens"],
-                                                           CHAT_USAGE["completion_tokens"])
+TOKENS = (CHAT_USAGE["prompt_tokens"], CHAT_USAGE["completion_tokens"])
 
 
 def test_completion(harness: Harness, upstream: RecordingUpstream, side: Side) -> None:
@@ -66,7 +63,7 @@ def test_completion(harness: Harness, upstream: RecordingUpstream, side: Side) -
     impacts = assert_answer_faithful(direct.seen, via.seen, endpoint=ENDPOINT, stream=False)
     assert via.result.model_extra["impacts"] == impacts[0]
     assert impacts[0]["usage"]["output_tokens"] == CHAT_USAGE["completion_tokens"]
-    assert_upstream_usage_row(side, via.request_id, stream=False)
+    side.assert_metered(via.request_id, tokens=TOKENS, stream=False)
 
 
 @pytest.mark.parametrize("eol", EOLS)
@@ -85,7 +82,7 @@ def test_stream_line_endings(harness: Harness, upstream: RecordingUpstream, side
     else:
         assert carrier["choices"][0]["finish_reason"] == "stop"
     assert impacts[0]["usage"]["source"] == "upstream"
-    assert_upstream_usage_row(side, via.request_id, stream=True)
+    side.assert_metered(via.request_id, tokens=TOKENS, stream=True)
 
 
 def test_stream_keepalive_comments(harness: Harness, upstream: RecordingUpstream,
@@ -96,7 +93,7 @@ def test_stream_keepalive_comments(harness: Harness, upstream: RecordingUpstream
     assert_request_faithful(direct.capture, via.capture, mode=side.mode, endpoint=ENDPOINT)
     assert_answer_faithful(direct.seen, via.seen, endpoint=ENDPOINT, stream=True)
     assert via.seen.body.count(b": ping\r\n\r\n") == len(ChatStream().deltas) + 2
-    assert_upstream_usage_row(side, via.request_id, stream=True)
+    side.assert_metered(via.request_id, tokens=TOKENS, stream=True)
 
 
 @pytest.mark.parametrize("shape", USAGE_SHAPES)
@@ -115,7 +112,7 @@ def test_usage_chunk_shapes(harness: Harness, upstream: RecordingUpstream, side:
     else:
         assert carrier["choices"][0]["finish_reason"] == "stop"
         assert all("usage" not in p for p in json_payloads(via.seen.body))
-    assert_upstream_usage_row(side, via.request_id, stream=True)
+    side.assert_metered(via.request_id, tokens=TOKENS, stream=True)
 
 
 @pytest.mark.parametrize("deltas", [PARALLEL_TOOL_DELTAS, SHARED_INDEX_TOOL_DELTAS],
@@ -129,7 +126,7 @@ def test_stream_tool_call_deltas(harness: Harness, upstream: RecordingUpstream, 
     assert_answer_faithful(direct.seen, via.seen, endpoint=ENDPOINT, stream=True)
     [carrier] = impacts_carriers(via.seen.body)
     assert carrier["choices"][0]["finish_reason"] == "tool_calls"
-    assert_upstream_usage_row(side, via.request_id, stream=True)
+    side.assert_metered(via.request_id, tokens=TOKENS, stream=True)
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
@@ -143,7 +140,7 @@ def test_gzip_answer_is_decoded(harness: Harness, upstream: RecordingUpstream, s
     assert_answer_faithful(direct.seen, via.seen, endpoint=ENDPOINT, stream=streamed)
     assert via.seen.header("content-encoding") is None
     assert len(impacts_carriers(via.seen.body) if streamed else [via.result.model_extra]) == 1
-    assert_upstream_usage_row(side, via.request_id, stream=streamed)
+    side.assert_metered(via.request_id, tokens=TOKENS, stream=streamed)
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
@@ -191,3 +188,21 @@ def test_answer_that_is_not_json(harness: Harness, upstream: RecordingUpstream,
     row = side.row(via.request_id)
     assert row["status_code"] >= 400 and row["error_type"]
     assert row["usage_source"] != "upstream"
+
+
+def test_upstream_error_is_relayed(harness: Harness, upstream: RecordingUpstream,
+                                   side: Side) -> None:
+    """A 429 with its Retry-After and rate-limit headers reaches the client as sent."""
+    def limited(capture: Any) -> Any:
+        reply = error_reply(429, "Rate limit reached for gpt-4o-mini.", kind="requests",
+                            reason="Too Many Requests")
+        reply.headers.append(("Retry-After", "7"))
+        return reply
+
+    upstream.script(limited)
+    direct, via = raw_chat(harness, {"model": "gpt-4o-mini", "messages": HI})
+    assert direct.seen.status == 429
+    assert_request_faithful(direct.capture, via.capture, mode=side.mode, endpoint=ENDPOINT)
+    assert_answer_faithful(direct.seen, via.seen, endpoint=ENDPOINT, stream=False)
+    row = side.row(via.request_id)
+    assert (row["status_code"], row["output_tokens"]) == (429, 0)

@@ -25,8 +25,7 @@ def test_completion(harness: Harness, upstream: RecordingUpstream, side: Side) -
     assert_request_faithful(direct.capture, via.capture, mode=side.mode, endpoint="completions")
     [impacts] = assert_answer_faithful(direct.seen, via.seen, endpoint="completions",
                                        stream=False)
-    row = side.row(via.request_id)
-    assert (row["usage_source"], row["input_tokens"], row["output_tokens"]) == ("upstream", 4, 4)
+    side.assert_metered(via.request_id, tokens=(4, 4), stream=False)
     assert impacts["usage"]["output_tokens"] == 4
 
 
@@ -45,8 +44,7 @@ def test_completion_stream(harness: Harness, upstream: RecordingUpstream, side: 
     else:
         assert carrier["choices"][0]["finish_reason"] == "length"
         assert all(chunk.choices for chunk in via.result)
-    row = side.row(via.request_id)
-    assert (row["usage_source"], row["output_tokens"]) == ("upstream", 4)
+    side.assert_metered(via.request_id, tokens=(4, 4), stream=True)
 
 
 @pytest.mark.parametrize("gzip_body", [False, True], ids=["identity", "gzip"])
@@ -58,5 +56,4 @@ def test_embeddings(harness: Harness, upstream: RecordingUpstream, side: Side,
     assert_request_faithful(direct.capture, via.capture, mode=side.mode, endpoint="embeddings")
     assert_answer_faithful(direct.seen, via.seen, endpoint="embeddings", stream=False)
     assert via.result.data[0].embedding == direct.result.data[0].embedding == [1.0, 2.0, 3.0]
-    row = side.row(via.request_id)
-    assert (row["usage_source"], row["input_tokens"], row["output_tokens"]) == ("upstream", 6, 0)
+    side.assert_metered(via.request_id, tokens=(6, 0))

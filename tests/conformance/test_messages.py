@@ -26,7 +26,7 @@ from tests.conformance.upstream import RecordingUpstream
 
 ENDPOINT = "messages"
 ANTHROPIC = Route(upstream="anthropic")
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-4-6"
 HI = [{"role": "user", "content": "Say hello."}]
 
 
@@ -35,11 +35,7 @@ def create(**kwargs: Any) -> Any:
                                                  **kwargs)
 
 
-def assert_row(side: Side, request_id: str, *, stream: bool) -> None:
-    row = side.row(request_id)
-    assert (row["status_code"], row["usage_source"], row["stream"]) == (200, "upstream", stream)
-    assert (row["input_tokens"], row["output_tokens"]) == (ANTHROPIC_USAGE["input_tokens"],
-                                                           ANTHROPIC_USAGE["output_tokens"])
+TOKENS = (ANTHROPIC_USAGE["input_tokens"], ANTHROPIC_USAGE["output_tokens"])
 
 
 def test_message(harness: Harness, upstream: RecordingUpstream, side: Side) -> None:
@@ -52,7 +48,7 @@ def test_message(harness: Harness, upstream: RecordingUpstream, side: Side) -> N
     [impacts] = assert_answer_faithful(direct.seen, via.seen, endpoint=ENDPOINT, stream=False)
     assert via.result.content[0].text == "Hello there!"
     assert impacts["usage"]["output_tokens"] == ANTHROPIC_USAGE["output_tokens"]
-    assert_row(side, via.request_id, stream=False)
+    side.assert_metered(via.request_id, tokens=TOKENS, stream=False)
 
 
 @pytest.mark.parametrize("eol", EOLS)
@@ -69,7 +65,7 @@ def test_message_stream(harness: Harness, upstream: RecordingUpstream, side: Sid
     assert carrier["type"] == "message_delta"
     assert [e.event for e in sse_events(via.seen.body)][-2:] == ["message_delta", "message_stop"]
     assert [e.type for e in via.result] == [e.type for e in direct.result]
-    assert_row(side, via.request_id, stream=True)
+    side.assert_metered(via.request_id, tokens=TOKENS, stream=True)
 
 
 def raw_message(harness: Harness, headers: list[tuple[str, str]]) -> tuple[Any, Any]:

@@ -17,10 +17,7 @@ from tests.conformance.upstream import RecordingUpstream
 ENDPOINT = "responses"
 
 
-def assert_row(side: Side, request_id: str) -> None:
-    row = side.row(request_id)
-    assert (row["usage_source"], row["input_tokens"], row["output_tokens"]) == (
-        "upstream", RESPONSES_USAGE["input_tokens"], RESPONSES_USAGE["output_tokens"])
+TOKENS = (RESPONSES_USAGE["input_tokens"], RESPONSES_USAGE["output_tokens"])
 
 
 def test_response(harness: Harness, upstream: RecordingUpstream, side: Side) -> None:
@@ -31,7 +28,7 @@ def test_response(harness: Harness, upstream: RecordingUpstream, side: Side) -> 
     [impacts] = assert_answer_faithful(direct.seen, via.seen, endpoint=ENDPOINT, stream=False)
     assert via.result.output_text == "Hi there"
     assert impacts["usage"]["input_tokens"] == RESPONSES_USAGE["input_tokens"]
-    assert_row(side, via.request_id)
+    side.assert_metered(via.request_id, tokens=TOKENS)
 
 
 @pytest.mark.parametrize("eol", EOLS)
@@ -46,4 +43,4 @@ def test_response_stream(harness: Harness, upstream: RecordingUpstream, side: Si
     assert carrier["type"] == "response.completed" and "impacts" in carrier["response"]
     assert sse_events(via.seen.body)[-1].event == "response.completed"
     assert [e.type for e in via.result] == [e.type for e in direct.result]
-    assert_row(side, via.request_id)
+    side.assert_metered(via.request_id, tokens=TOKENS)

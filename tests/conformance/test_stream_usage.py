@@ -20,7 +20,7 @@ from tests.conformance.compat import (
     assert_request_faithful,
     impacts_carriers,
 )
-from tests.conformance.conftest import OPENAI_BASE, Harness, Side, make_side
+from tests.conformance.conftest import OPENAI_BASE, Harness, Side, running_side
 from tests.conformance.replies import ChatStream, rejects_stream_options
 from tests.conformance.upstream import RecordingUpstream
 
@@ -35,12 +35,10 @@ def strict_side(upstream: RecordingUpstream, tmp_path: Path, request: pytest.Fix
     (indirect parameter; None: the setting left out)."""
     setting = request.param
     line = f"\n          stream_usage: {setting}" if setting else ""
-    side = make_side(upstream, tmp_path, "open", models=f"""
+    yield from running_side(upstream, tmp_path, "open", models=f"""
         - name: {MODEL}
           base_url: {upstream.url}{OPENAI_BASE}{line}
     """)
-    yield side
-    side.gateway.stop()
 
 
 @pytest.fixture
@@ -51,12 +49,6 @@ def strict(upstream: RecordingUpstream, strict_side: Side) -> Harness:
 def stream(**kwargs: Any) -> Any:
     return lambda client: list(client.chat.completions.create(model=MODEL, messages=HI,
                                                               stream=True, **kwargs))
-
-
-def assert_estimated(side: Side, request_id: str) -> None:
-    row = side.row(request_id)
-    assert (row["status_code"], row["usage_source"]) == (200, "estimated")
-    assert row["input_tokens"] > 0 and row["output_tokens"] > 0
 
 
 @pytest.mark.parametrize("strict_side", ["auto", None], ids=["auto", "default"],
@@ -73,7 +65,7 @@ def test_auto_retries_once_without_and_remembers(strict: Harness, upstream: Reco
     assert_answer_faithful(direct.seen, via.seen, endpoint="chat.completions", stream=True)
     [carrier] = impacts_carriers(via.seen.body)
     assert carrier["impacts"]["usage"]["source"] == "estimated"
-    assert_estimated(strict.side, via.request_id)
+    strict.side.assert_metered(via.request_id, tokens=None, source="estimated")
 
     again = strict.openai(stream(), via=True)
     assert "stream_options" not in again.capture.json(), "auto remembers the refusal"
@@ -106,7 +98,7 @@ def test_never_leaves_the_request_alone(strict: Harness, upstream: RecordingUpst
                             endpoint="chat.completions", route=Route(stream_usage="never"))
     assert_answer_faithful(direct.seen, via.seen, endpoint="chat.completions", stream=True)
     assert len(impacts_carriers(via.seen.body)) == 1
-    assert_estimated(strict.side, via.request_id)
+    strict.side.assert_metered(via.request_id, tokens=None, source="estimated")
 
 
 @pytest.mark.parametrize("strict_side", ["inject"], indirect=True)
@@ -119,3 +111,19 @@ def test_inject_always_asks(strict: Harness, upstream: RecordingUpstream) -> Non
                           content=b'{"model":"%s","messages":[],"stream":true}' % MODEL.encode())
         assert via.seen.status == 400
         assert via.capture.json()["stream_options"] == {"include_usage": True}
+
+
+@pytest.mark.parametrize("strict_side", ["auto"], indirect=True)
+def test_auto_applies_to_translated_messages(strict: Harness, upstream: RecordingUpstream
+                                             ) -> None:
+    """An Anthropic client streaming from a strict OpenAI-format deployment works too."""
+    upstream.script(rejects_stream_options(ChatStream()))
+
+    def stream_message(client: Any) -> Any:
+        with client.messages.stream(model=MODEL, max_tokens=64, messages=HI) as stream:
+            return stream.get_final_message()
+
+    via = strict.anthropic(stream_message, via=True)
+    assert [b.text for b in via.result.content] == ["Hello there!"]
+    assert [("stream_options" in c.json()) for c in via.captures] == [True, False]
+    strict.side.assert_metered(via.request_id, tokens=None, source="estimated")

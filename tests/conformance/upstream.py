@@ -287,7 +287,7 @@ async def _read_chunked(connection: _Connection) -> bytes | None:
             return None
         size = int(size_line.split(b";", 1)[0].strip(), 16)
         if size == 0:
-            while (trailer := await connection.read_until(b"\r\n")) not in (b"\r\n", None):
+            while await connection.read_until(b"\r\n") not in (b"\r\n", None):
                 pass  # trailer fields are not recorded
             return b"".join(parts)
         data = await connection.read_exactly(size + 2)
