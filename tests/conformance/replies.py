@@ -88,16 +88,10 @@ def gzip_pieces(pieces: Sequence[Piece]) -> list[Piece]:
 
 
 def sse_reply(events: Iterable[bytes], *, eol: bytes = b"\n", delay_s: float = 0.0,
-              keepalive: bool = False, gzip_body: bool = False,
-              headers: list[tuple[str, str]] | None = None) -> Reply:
-    """`events` (each a list of field lines joined by LF, without the blank line) sent one
-    piece each, with `eol` ending every line; with `keepalive`, a `: ping` comment before
-    each event."""
-    pieces = []
-    for event in events:
-        if keepalive:
-            pieces.append(Piece(b": ping" + eol + eol, delay_s))
-        pieces.append(Piece(event.replace(b"\n", eol) + eol + eol, 0.0 if keepalive else delay_s))
+              gzip_body: bool = False, headers: list[tuple[str, str]] | None = None) -> Reply:
+    """`events` (each its field lines joined by LF, without the blank line; a comment is
+    an event too) sent one piece each, `delay_s` apart, with `eol` ending every line."""
+    pieces = [Piece(event.replace(b"\n", eol) + eol + eol, delay_s) for event in events]
     headers = list(headers if headers is not None else openai_headers("text/event-stream; "
                                                                       "charset=utf-8"))
     if gzip_body:
@@ -153,7 +147,7 @@ class ChatStream:
     usage: dict[str, Any] = field(default_factory=lambda: dict(CHAT_USAGE))
     usage_shape: UsageShape = "empty_choices"
     eol: bytes = b"\n"
-    keepalive: bool = False
+    keepalive: bool = False  # a `: ping` comment before each delta
     delay_s: float = 0.0
     model: str = "gpt-4o-mini-2024-07-18"
     error_after: int | None = None  # an error event after this many deltas, then the end
@@ -182,6 +176,8 @@ class ChatStream:
                     "message": "The server had an error while processing your request.",
                     "type": "server_error", "param": None, "code": None}}))
                 return out
+            if self.keepalive:
+                out.append(b": ping")
             out.append(self._chunk([{"index": 0, "delta": delta, "logprobs": None,
                                      "finish_reason": None}], usage=null_usage))
         finish = [{"index": 0, "delta": {}, "logprobs": None,
@@ -199,9 +195,9 @@ class ChatStream:
 
     def __call__(self, capture: Capture) -> Reply:
         reply = sse_reply(self.events(capture), eol=self.eol, delay_s=self.delay_s,
-                          keepalive=self.keepalive, gzip_body=self.gzip_body)
+                          gzip_body=self.gzip_body)
         if self.hang_after is not None:
-            at = self.hang_after * (2 if self.keepalive else 1)
+            at = self.hang_after
             reply.pieces[at] = Piece(reply.pieces[at].data, self.hang_s)
         return reply
 

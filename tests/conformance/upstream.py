@@ -115,7 +115,7 @@ class Capture:
     body: bytes  # after de-chunking; still content-encoded if the client encoded it
     chunked: bool
     arrived_at: float
-    sent_at: list[float] = field(default_factory=list)  # when each reply piece went out
+    sent_at: list[float] = field(default_factory=list)  # when each reply piece was written
     finished_at: float | None = None  # when the reply was fully written
     _connection: _Connection | None = field(default=None, repr=False)
 
@@ -313,6 +313,7 @@ async def _write_reply(
     for piece in reply.pieces:
         if not await connection.sleep(piece.delay_s):
             return False
+        capture.sent_at.append(time.monotonic())
         if reply.framing == "chunked":
             if not piece.data:
                 continue  # an empty chunk would end the body
@@ -320,7 +321,6 @@ async def _write_reply(
         else:
             writer.write(piece.data)
         await writer.drain()
-        capture.sent_at.append(time.monotonic())
     if reply.framing == "chunked":
         writer.write(b"0\r\n\r\n")
         await writer.drain()
