@@ -13,7 +13,7 @@ from tests.conformance.compat import (
     impacts_carriers,
     json_payloads,
 )
-from tests.conformance.conftest import ALIASED_MODEL, UPSTREAM_MODEL, Harness, Side
+from tests.conformance.harness import ALIASED_MODEL, UPSTREAM_MODEL, Harness, Side
 from tests.conformance.replies import (
     CHAT_USAGE,
     EOLS,

@@ -11,7 +11,7 @@ from tests.conformance.compat import (
     assert_request_faithful,
     impacts_carriers,
 )
-from tests.conformance.conftest import Harness, Side
+from tests.conformance.harness import Harness, Side
 from tests.conformance.replies import CompletionStream, Embedding, completion
 from tests.conformance.upstream import RecordingUpstream
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.client import read_until, send_raw
-from tests.conformance.conftest import Harness
+from tests.conformance.harness import Harness
 from tests.conformance.replies import ChatCompletion, ChatStream, compact
 from tests.conformance.upstream import Capture, RecordingUpstream
 
@@ -34,7 +34,7 @@ def leave(harness: Harness, upstream: RecordingUpstream, body: dict[str, Any],
     """Call through Wattgate, hang up once the upstream has the request (and, with
     `read_to`, once those bytes reached the client); the capture and the hang-up time."""
     mark = upstream.mark()
-    address, request = harness.raw_request(
+    address, request = harness.written(
         "POST", "/v1/chat/completions", via=True,
         headers=[("Content-Type", "application/json")], body=compact(body))
     sock = send_raw(address, request)
@@ -59,7 +59,7 @@ def test_client_disconnect_cancels_upstream(harness: Harness, upstream: Recordin
     closed_at = wait_closed(capture)
     assert closed_at is not None, "the upstream request outlived the client"
     assert closed_at - left_at < CANCEL_BOUND_S
-    row = harness.side.row_where("requested_model", model)
+    row = harness.side.rows_where("requested_model", model)[0]
     assert (row["status_code"], row["stream"]) == (499, streamed)
     if streamed:
         assert row["usage_source"] == "estimated"

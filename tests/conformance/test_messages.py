@@ -14,7 +14,7 @@ from tests.conformance.compat import (
     impacts_carriers,
     sse_events,
 )
-from tests.conformance.conftest import Harness, Side
+from tests.conformance.harness import Harness, Side
 from tests.conformance.replies import (
     ANTHROPIC_USAGE,
     EOLS,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.compat import impacts_carriers, sse_events
-from tests.conformance.conftest import DEPLOYMENT_KEY, TRANSLATED_MODEL, Harness, Side
+from tests.conformance.harness import DEPLOYMENT_KEY, TRANSLATED_MODEL, Harness, Side
 from tests.conformance.replies import (
     CHAT_USAGE,
     PARALLEL_TOOL_DELTAS,

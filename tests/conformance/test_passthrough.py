@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.compat import assert_answer_faithful, assert_request_faithful
-from tests.conformance.conftest import Harness
+from tests.conformance.harness import Harness
 from tests.conformance.replies import compact, gzip_pieces, openai_headers, pretty
 from tests.conformance.upstream import Capture, Piece, RecordingUpstream, Reply
 

@@ -12,8 +12,8 @@ from tests.conformance.compat import (
     assert_request_faithful,
     team_allowed,
 )
-from tests.conformance.conftest import Harness, Side
 from tests.conformance.encodings import CODINGS, PLAIN, PLAIN_STREAM, encode
+from tests.conformance.harness import Harness, Side
 from tests.conformance.replies import ChatCompletion, ChatStream, pretty
 from tests.conformance.upstream import Capture, Piece, RecordingUpstream, Reply
 

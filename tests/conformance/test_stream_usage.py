@@ -20,7 +20,7 @@ from tests.conformance.compat import (
     assert_request_faithful,
     impacts_carriers,
 )
-from tests.conformance.conftest import OPENAI_BASE, Harness, Side, running_side
+from tests.conformance.harness import OPENAI_BASE, Harness, Side, running_side
 from tests.conformance.replies import ChatStream, rejects_stream_options
 from tests.conformance.upstream import RecordingUpstream
 
