@@ -44,6 +44,7 @@ ANTHROPIC_BASE = "/anthropic"
 TRANSLATED_MODEL = "house-chat"  # an OpenAI-format deployment serving /v1/messages
 ALIASED_MODEL = "house-alias"  # a deployment with an upstream_model
 UPSTREAM_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+ALIAS_HEADER = ("X-Deployment-Tag", "house-alias")  # the aliased deployment's `headers:`
 
 
 def gateway_env(upstream: RecordingUpstream, tmp: Path, *, team: bool) -> dict[str, str]:
@@ -73,6 +74,8 @@ def start(upstream: RecordingUpstream, tmp: Path, *, team: bool, models: str = "
             base_url: {upstream.url}{OPENAI_BASE}
             api_key_env: HOUSE_KEY
             upstream_model: {UPSTREAM_MODEL}
+            headers:
+              {ALIAS_HEADER[0]}: {ALIAS_HEADER[1]}
     """) + textwrap.indent(textwrap.dedent(models), "  "))
     return start_gateway(gateway_env(upstream, tmp, team=team), config_path=str(config))
 

@@ -13,7 +13,13 @@ from tests.conformance.compat import (
     impacts_carriers,
     json_payloads,
 )
-from tests.conformance.harness import ALIASED_MODEL, UPSTREAM_MODEL, Harness, Side
+from tests.conformance.harness import (
+    ALIAS_HEADER,
+    ALIASED_MODEL,
+    UPSTREAM_MODEL,
+    Harness,
+    Side,
+)
 from tests.conformance.replies import (
     CHAT_USAGE,
     EOLS,
@@ -146,12 +152,13 @@ def test_gzip_answer_is_decoded(harness: Harness, upstream: RecordingUpstream, s
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
 def test_upstream_model_replaces_model(harness: Harness, upstream: RecordingUpstream,
                                        side: Side, streamed: bool) -> None:
+    """A deployment's `upstream_model` replaces the model; its `headers:` are added."""
     upstream.script(ChatStream() if streamed else ChatCompletion())
     direct, via = harness.both("openai", stream(ALIASED_MODEL) if streamed
                                else create(ALIASED_MODEL))
     assert via.capture.json()["model"] == UPSTREAM_MODEL
     assert_request_faithful(direct.capture, via.capture, mode=side.mode, endpoint=ENDPOINT,
-                            route=Route(upstream_model=UPSTREAM_MODEL))
+                            route=Route(upstream_model=UPSTREAM_MODEL, headers=(ALIAS_HEADER,)))
     assert_answer_faithful(direct.seen, via.seen, endpoint=ENDPOINT, stream=streamed)
     assert via.seen.header("x-wattgate-deployment") == ALIASED_MODEL
 
