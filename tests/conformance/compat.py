@@ -38,6 +38,12 @@ def is_hop_by_hop(name: str) -> bool:
     return name in HOP_BY_HOP or name.startswith("proxy-")
 
 
+def connection_listed(lines: list[tuple[str, str]]) -> set[str]:
+    """Header names the sender listed in `Connection`: hop-by-hop too (RFC 9110 7.6.1)."""
+    return {token.strip().lower() for name, value in lines if name.lower() == "connection"
+            for token in value.split(",") if token.strip()}
+
+
 # --- up: client -> upstream --------------------------------------------------------------
 
 CREDENTIALS = frozenset({"authorization", "x-api-key"})  # team-key mode: the deployment's key
@@ -48,8 +54,9 @@ ORIGIN_BOUND = frozenset({"cookie"})
 ANTHROPIC_VERSION = "2023-06-01"  # sent to Anthropic upstreams when the client sent none
 # Team-key mode forwards only these client headers (plus the credentials it replaces).
 TEAM_ALLOWED = frozenset({
-    "content-type", "content-encoding", "accept", "accept-encoding", "user-agent",
-    "openai-beta", "anthropic-version", "anthropic-beta", "idempotency-key",
+    "accept", "accept-encoding", "accept-language", "content-type", "content-encoding",
+    "user-agent", "idempotency-key", "openai-beta", "anthropic-version", "anthropic-beta",
+    "traceparent", "tracestate", "http-referer", "x-title",
 })
 TEAM_ALLOWED_PREFIXES = ("x-stainless-",)
 # What the gateway's own HTTP client may add for its hop, and nothing else.
@@ -110,9 +117,10 @@ def expected_up_headers(direct: Capture, mode: Mode, route: Route, *, body_chang
     `Authorization: Bearer`), whichever one the client used.
     """
     out = []
+    listed = connection_listed(direct.header_lines)
     for name, value in direct.header_lines:
         low = name.lower()
-        if low in ("host", "content-length") or is_hop_by_hop(low):
+        if low in ("host", "content-length") or is_hop_by_hop(low) or low in listed:
             continue  # not forwarded; the gateway's own client frames its request
         if low.startswith(CONSUMED_PREFIX) or low in ORIGIN_BOUND:
             continue

@@ -208,11 +208,13 @@ class Harness:
         return base, (("Authorization", f"Bearer {key}") if use_bearer else ("x-api-key", key))
 
     def http(self, method: str, path: str, *, via: bool, anthropic: bool = False,
-             bearer: bool | None = None, headers: list[tuple[str, str]] | None = None,
+             bearer: bool | None = None, credentials: tuple[str, str] | None = None,
+             headers: list[tuple[str, str]] | None = None,
              content: bytes | Iterator[bytes] | None = None) -> Outcome:
-        """A request with httpx to `path` (from /v1 on): the side's credentials first, then
-        `headers` in order, repeats kept."""
+        """A request with httpx to `path` (from /v1 on): the side's credentials (or the
+        `credentials` header given) first, then `headers` in order, repeats kept."""
         base, auth = self._endpoint(via=via, anthropic=anthropic, bearer=bearer)
+        auth = credentials or auth
 
         def call(recorder: Recorder) -> Any:
             with recorder.client() as client:

@@ -1,8 +1,9 @@
 """Pass-through paths (audio, files, fine-tuning events...): bytes and content-encoding are
 relayed untouched, and what arrives in pieces is relayed as it arrives.
 
-Open mode only: in team-key mode unmetered paths are a per-team permission, not a
-faithfulness question.
+Account-scoped paths (files, fine-tuning) are tested in open mode only: for team keys
+they are a per-team permission, not a faithfulness question. Stateless ones (audio) are
+open to team keys and tested in both modes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.compat import assert_answer_faithful, assert_request_faithful
-from tests.conformance.harness import Harness
+from tests.conformance.harness import Harness, Side
 from tests.conformance.replies import compact, gzip_pieces, openai_headers, pretty
 from tests.conformance.upstream import Capture, Piece, RecordingUpstream, Reply
 
@@ -38,7 +39,8 @@ def assert_relayed_as_it_arrived(via: Any) -> None:
         " s after the first")
 
 
-def test_audio_speech_streams(open_harness: Harness, upstream: RecordingUpstream) -> None:
+def test_audio_speech_streams(harness: Harness, upstream: RecordingUpstream,
+                              side: Side) -> None:
     """Chunked audio arriving slowly plays through Wattgate as it would direct."""
     audio = [b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 4]
     audio += [bytes([n]) * 4096 for n in range(1, 6)]
@@ -49,12 +51,13 @@ def test_audio_speech_streams(open_harness: Harness, upstream: RecordingUpstream
                 model="gpt-4o-mini-tts", voice="alloy", input="Hello there.") as response:
             return b"".join(response.iter_bytes())
 
-    direct, via = open_harness.both("openai", speak)
+    direct, via = harness.both("openai", speak)
     assert via.result == direct.result == b"".join(audio)
     assert_relayed_as_it_arrived(via)
-    assert_request_faithful(direct.capture, via.capture, mode="open", endpoint="passthrough")
+    assert_request_faithful(direct.capture, via.capture, mode=side.mode,
+                            endpoint="passthrough")
     assert_answer_faithful(direct.seen, via.seen, endpoint="passthrough", stream=True)
-    row = open_harness.side.row(via.request_id)
+    row = side.row(via.request_id)
     assert (row["endpoint"], row["status_code"], row["metered"]) == ("passthrough", 200, False)
 
 

@@ -33,6 +33,8 @@ CLIENT_HEADERS = [
     ("X-Trace-Tag", "t-1"),
     ("X-Wattgate-Team", "ops"),
     ("TE", "trailers"),
+    ("Connection", "keep-alive, X-Hop-Only"),
+    ("X-Hop-Only", "1"),
     ("Keep-Alive", "timeout=5"),
     ("Proxy-Authorization", "Basic Zm9vOmJhcg=="),
 ]
@@ -48,7 +50,7 @@ def test_client_headers(harness: Harness, upstream: RecordingUpstream, side: Sid
                             endpoint="chat.completions")
     forwarded = {k.lower() for k, _ in via.capture.header_lines}
     assert not forwarded & {"te", "keep-alive", "proxy-authorization", "x-wattgate-team",
-                            "cookie"}
+                            "cookie", "x-hop-only"}
     if side.mode == "team":
         assert not forwarded & {"openai-organization", "openai-project"}
         assert all(team_allowed(k) or k in ("authorization", "host", "content-length")
@@ -119,12 +121,26 @@ def test_percent_encoded_path(harness: Harness, upstream: RecordingUpstream, sid
     "/v1/models/%2e%2e/%2E%2E/internal",
     "/v1/models/a%00b",
     "/v1/models/a%0D%0AX-Injected:%201",
-], ids=["dot-segments", "encoded-slashes", "encoded-dots", "nul", "crlf"])
+    "/v1/models/..%5C..%5Cadmin",
+], ids=["dot-segments", "encoded-slashes", "encoded-dots", "nul", "crlf", "backslash"])
 def test_path_that_would_leave_the_base_path_is_refused(
     harness: Harness, upstream: RecordingUpstream, side: Side, target: str
 ) -> None:
-    """Dot segments (raw or percent-encoded) and control characters: 400, nothing sent."""
+    """Dot segments (raw or percent-encoded), backslashes and control characters: 400,
+    nothing sent."""
     via = harness.raw("GET", target, via=True)
     assert via.seen.status == 400
     assert json.loads(via.seen.body)["error"]["message"]
     assert via.captures == []
+
+
+def test_open_mode_forwards_other_credentials(open_harness: Harness,
+                                              upstream: RecordingUpstream) -> None:
+    """Open mode relays what the caller sent: an Azure-style `api-key` header too."""
+    upstream.script(ChatCompletion())
+    direct, via = open_harness.both("http", "POST", CHAT, content=PLAIN,
+                                    credentials=("api-key", "azure-key-of-the-caller"),
+                                    headers=[JSON])
+    assert via.capture.headers("api-key") == ["azure-key-of-the-caller"]
+    assert_request_faithful(direct.capture, via.capture, mode="open",
+                            endpoint="chat.completions")
