@@ -34,7 +34,7 @@ _HOP_BY_HOP = frozenset(
         b"proxy-authorization", b"proxy-authenticate",
     }
 )
-_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key", b"cookie"})
+_CREDENTIALS = frozenset({b"authorization", b"x-api-key", b"api-key"})
 _DROP_RESPONSE = frozenset(
     {
         b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
@@ -78,14 +78,24 @@ def upstream_headers(
     `body_changed`: the gateway sends its own JSON, so the client's `content-encoding`
     no longer applies. `drop_prefixes`: header families the upstream's protocol does
     not speak (an OpenAI-format upstream of a translated Anthropic call gets no
-    `anthropic-*` headers).
+    `anthropic-*` headers); such a call's open-mode key goes up as a Bearer token.
+
+    Credentials: in open mode the client's own (`authorization`, `x-api-key`, `api-key`)
+    go up as it sent them; otherwise the deployment's key replaces them.
     """
-    restricted = call.caller.key_id is not None  # a team key, on the shared provider key
+    caller = call.caller
+    restricted = caller.key_id is not None  # a team key, on the shared provider key
+    as_sent = caller.key_id is None and not caller.is_admin and not drop_prefixes
     dropped = _connection_listed(call) | {n.lower().encode("latin-1") for n, _ in dep.headers}
     out = []
+    sent_credentials = False
     for name, value in call.headers.lines:
-        if name in _HOP_BY_HOP or name in _CREDENTIALS or name in dropped:
+        if name in _HOP_BY_HOP or name == b"cookie" or name in dropped:
             continue
+        if name in _CREDENTIALS:
+            if not as_sent:
+                continue
+            sent_credentials = True
         if name.startswith(b"x-wattgate-") or (drop_prefixes and name.startswith(drop_prefixes)):
             continue
         if body_changed and name == b"content-encoding":
@@ -93,7 +103,10 @@ def upstream_headers(
         if restricted and name not in allowed:
             continue
         out.append((name.decode("latin-1"), value.decode("latin-1")))
-    out.extend(_credentials(call.caller, dep, call))
+    if not sent_credentials:
+        out.extend(_credentials(caller, dep))
+    if dep.provider == "anthropic" and b"anthropic-version" not in call.headers:
+        out.append(("anthropic-version", ANTHROPIC_VERSION))
     out.extend(dep.headers)
     return out
 
@@ -106,15 +119,10 @@ def _connection_listed(call: Call) -> set[bytes]:
     return {token.strip().lower() for token in listed.split(b",") if token.strip()}
 
 
-def _credentials(caller: Caller, dep: Deployment, call: Call) -> list[tuple[str, str]]:
+def _credentials(caller: Caller, dep: Deployment) -> list[tuple[str, str]]:
     if dep.provider == "anthropic":  # Anthropic authenticates with x-api-key, not Bearer
-        out = []
         key = caller_key(caller) or dep.api_key
-        if key:
-            out.append(("x-api-key", key))
-        if b"anthropic-version" not in call.headers:
-            out.append(("anthropic-version", ANTHROPIC_VERSION))
-        return out
+        return [("x-api-key", key)] if key else []
     if caller.upstream_authorization is not None:
         return [("Authorization", caller.upstream_authorization)]
     if dep.api_key:

@@ -263,6 +263,8 @@ class Gateway:
                     call.ttft_s = t - call.t0
                 out = relay.feed(chunk)
                 processing += perf_counter() - t
+                if relay.complete:  # a client that leaves once it has the last event is done
+                    call.finishing = True
                 if out:
                     await send({"type": "http.response.body", "body": b"".join(out),
                                 "more_body": True})

@@ -210,6 +210,7 @@ class ChatToMessagesRelay(EventRelay):
         if complete:
             counted = None if usage is not None else count_texts(self._stream.texts)
             out.extend(self._stream.finish(impacts=impacts, output_tokens=counted))
+            self.complete = True
 
     def output_texts(self) -> list[str]:
         return list(self._stream.texts)

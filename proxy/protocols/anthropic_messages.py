@@ -127,6 +127,7 @@ class MessagesStreamRelay(EventRelay):
         elif b"message_stop" in head:
             self._end(out)
             out.append(event)
+            self.complete = True
         else:
             if b"error" in head and is_error_event(event):
                 self.error = "upstream_stream_error"

@@ -47,6 +47,7 @@ class StreamRelay:
 
     model: str | None = None  # the model the upstream says it served
     error: str | None = None  # the upstream reported an error inside the stream
+    complete: bool = False  # the stream's last event went out: a client may now leave
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The bytes to send for `chunk` (possibly none, possibly held-back bytes too)."""
@@ -70,6 +71,7 @@ class EventRelay(StreamRelay):
         self._splitter = EventSplitter()
         self.model = None
         self.error = None
+        self.complete = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []

@@ -123,6 +123,7 @@ class ChatStreamRelay(EventRelay):
         if payload is None or not payload.startswith(b"{"):
             if payload == _DONE:
                 self._end(out)
+                self.complete = True
             out.append(event)  # [DONE], comments, keep-alives
             return
         if self.model is None:

@@ -83,7 +83,7 @@ class ResponsesStreamRelay(EventRelay):
             return event
         if b"response.failed" in event[:96]:
             self.error = "upstream_response_failed"
-        self._metered = True
+        self._metered = self.complete = True
         response["impacts"] = orjson.Fragment(self._meter(usage))
         return with_data(event, orjson.dumps(data))
 
