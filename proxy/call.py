@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from proxy.auth import Caller
-from proxy.config import Deployment
+from proxy.config import Deployment, DisplayPolicy
 
 if TYPE_CHECKING:
     from proxy.protocols.base import Protocol
+    from proxy.tasks import RequestShape
 
 _ID_PREFIX = "req_" + os.urandom(8).hex()
 _ID_COUNTER = itertools.count()
@@ -60,7 +61,8 @@ class Call:
     headers: Headers
     body: bytes  # as received (still compressed if the client compressed it)
     request: dict[str, Any] | None  # the parsed JSON body of a metered call
-    requested_model: str | None
+    requested_model: str | None  # the client's `model`
+    routed_model: str | None  # the model name routed on: the client's, or a re-routing target
     stream: bool
     chain: tuple[Deployment, ...]  # the deployments to try, in order
     deployment: Deployment  # the deployment of the current try
@@ -70,3 +72,11 @@ class Call:
     ttft_s: float | None = None  # time to the first streamed byte, seconds
     client_gone: bool = False  # the client disconnected before the answer was complete
     finishing: bool = False  # the last byte of the answer is being sent
+    rerouted_from: str | None = None  # the client's model, when a route rule sent it elsewhere
+    task_shape: RequestShape | None = None  # what the request says of the task (no text)
+    display: DisplayPolicy | None = None  # the caller's display policy (metered calls)
+    annotate: bool = False  # append the annotation line to the answer's text
+    equivalents: bool = False  # add `impacts.equivalents` to the body
+    conversation_id: str | None = None
+    conversation_wh: float | None = None  # the conversation's energy before this call
+    end_user: str | None = None  # as stored (hashed by default)

@@ -25,7 +25,7 @@ from proxy.call import Call
 from proxy.config import Deployment
 from proxy.errors import ProxyError
 from proxy.forward import HeaderAllowList, downstream_headers, upstream_headers, upstream_url
-from proxy.protocols.base import Meter, StreamRelay
+from proxy.protocols.base import Annotation, Meter, StreamRelay
 from proxy.protocols.passthrough import Models, with_configured_models
 from proxy.recorder import local_usage
 from proxy.retries import Tries, retry_after_s, retryable
@@ -52,13 +52,14 @@ class BodyAnswer:
 
 @dataclass(slots=True, kw_only=True)
 class StreamAnswer:
-    """An answer relayed as it arrives. `relay(meter)` builds the relay for its bytes."""
+    """An answer relayed as it arrives. `relay(meter, annotation)` builds the relay for its
+    bytes (see `proxy.protocols.base`)."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
     chunks: AsyncIterator[bytes]
     t_sent: float  # perf_counter() when the request went upstream
-    relay: Callable[[Meter], StreamRelay]
+    relay: Callable[[Meter, Annotation | None], StreamRelay]
     release: Callable[[], None]  # frees the upstream connection (closes it if unfinished)
 
 
@@ -159,7 +160,9 @@ class DirectExchange:
         body = call.body
         changed = None
         if call.request is not None:
-            changed = call.protocol.upstream_body(call.request, dep, ask_usage=ask_usage)
+            changed = call.protocol.upstream_body(
+                call.request, dep, model=call.routed_model, ask_usage=ask_usage
+            )
             if changed is not None:
                 body = orjson.dumps(changed)
         t_send = perf_counter()
@@ -200,7 +203,7 @@ class DirectExchange:
                 headers=downstream_headers(response, call, decoded=False, keep_length=True),
                 chunks=response.content.iter_any(),
                 t_sent=t_send,
-                relay=lambda meter: StreamRelay(),
+                relay=lambda meter, annotation: StreamRelay(),
                 release=response.release,
             )
         if response.content_type == "text/event-stream" and status < 300:
@@ -211,7 +214,9 @@ class DirectExchange:
                 headers=downstream_headers(response, call, decoded=True),
                 chunks=response.content.iter_any(),
                 t_sent=t_send,
-                relay=lambda meter: protocol.stream_relay(meter, request, usage_asked=ask_usage),
+                relay=lambda meter, annotation: protocol.stream_relay(
+                    meter, request, usage_asked=ask_usage, annotation=annotation
+                ),
                 release=response.release,
             )
         data = await read_body(response)

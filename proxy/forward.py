@@ -155,6 +155,8 @@ def gateway_headers(call: Call) -> list[tuple[bytes, bytes]]:
     if call.deployment.name != "*":
         out.append((b"x-wattgate-deployment", call.deployment.label.encode("latin-1")))
     out.append((b"x-wattgate-attempts", str(call.attempt + 1).encode()))
+    if call.rerouted_from is not None:
+        out.append((b"x-wattgate-rerouted-from", call.rerouted_from.encode("latin-1", "replace")))
     if call.budget_remaining_g is not None:
         remaining = plain_decimal(call.budget_remaining_g).encode()
         out.append((b"x-carbon-budget-remaining-g", remaining))

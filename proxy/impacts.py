@@ -7,10 +7,10 @@ replaced by `,"impacts":{...}}`, so nothing the upstream sent is re-serialised.
 from __future__ import annotations
 
 import math
-
-import orjson
+from typing import Any
 
 from estimators import Impacts
+from estimators.equivalents import equivalents_of
 
 
 def plain_decimal(x: float) -> str:
@@ -38,8 +38,12 @@ def impact_headers(imp: Impacts) -> list[tuple[bytes, bytes]]:
     return [(name, value.encode("latin-1", "replace")) for name, value in pairs]
 
 
-def impacts_json(imp: Impacts, usage_source: str) -> bytes:
-    return orjson.dumps(imp.to_dict(usage_source=usage_source))
+def impacts_doc(imp: Impacts, usage_source: str, *, equivalents: bool = False) -> dict[str, Any]:
+    """The `impacts` object of a body; `equivalents` adds everyday equivalents."""
+    doc = imp.to_dict(usage_source=usage_source)
+    if equivalents:
+        doc["equivalents"] = equivalents_of(doc)
+    return doc
 
 
 def splice_field(body: bytes, name: bytes, value: bytes) -> bytes | None:

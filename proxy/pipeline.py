@@ -27,9 +27,18 @@ import orjson
 
 from proxy.adapters.litellm_chat import LitellmExchange, Translator
 from proxy.adapters.messages_chat_exchange import MessagesViaChat
+from proxy.annotation import (
+    ANNOTATION_PREFIX,
+    EQUIVALENTS_HEADER,
+    render_annotation,
+    should_annotate,
+    wants_equivalents,
+)
+from proxy.annotation import HEADER as ANNOTATE_HEADER
 from proxy.auth import Caller, authenticate
 from proxy.call import Call, Headers, new_request_id
 from proxy.config import Deployment
+from proxy.conversations import conversation_id
 from proxy.edge import Receive, Scope, Send, read_body, send_error, stream_error_frame
 from proxy.encoding import decode_body
 from proxy.errors import BadRequest, ProxyError
@@ -43,12 +52,13 @@ from proxy.exchange import (
     StreamAnswer,
 )
 from proxy.forward import DEFAULT_FORWARD_HEADERS, HeaderAllowList
-from proxy.impacts import impact_headers, impacts_json
+from proxy.impacts import impact_headers, impacts_doc
 from proxy.path_policy import DEFAULT_PASSTHROUGH, PassthroughPolicy, upstream_target
 from proxy.protocols import MESSAGES, Protocol, protocol_for
 from proxy.recorder import local_usage
 from proxy.retries import Tries, retryable
 from proxy.stream_usage import StreamUsagePolicy
+from proxy.tasks import shape_request
 from proxy.usage import TokenUsage
 
 if TYPE_CHECKING:
@@ -128,8 +138,7 @@ class Gateway:
             model = request.get("model")
             if model is not None and not isinstance(model, str):
                 raise BadRequest("'model' must be a string.", param="model")
-        chain = protocol.route(self.rt.router, model)
-        return Call(
+        call = Call(
             request_id=request_id,
             received_at=datetime.now(UTC),
             t0=t0,
@@ -141,11 +150,40 @@ class Gateway:
             body=body,
             request=request,
             requested_model=model,
+            routed_model=model,
             stream=bool(request and request.get("stream") is True),
-            chain=chain,
-            deployment=chain[0],
+            chain=(),
+            deployment=self.rt.router.default,
             budget_remaining_g=budget.remaining_g if budget is not None else None,
         )
+        if request is not None:
+            await self._describe(call, request)
+        call.chain = protocol.route(self.rt.router, call.routed_model)
+        call.deployment = call.chain[0]
+        return call
+
+    async def _describe(self, call: Call, request: dict[str, Any]) -> None:
+        """What a metered call is besides its bytes: its task shape (and a route rule that
+        moves it to a smaller model), how the caller wants its footprint shown, its
+        conversation and its end user."""
+        rt, caller, endpoint = self.rt, call.caller, call.protocol.endpoint
+        call.task_shape = shape_request(endpoint, request)
+        decision = rt.rightsizing.route(
+            team=caller.team, shape=call.task_shape, model=call.requested_model,
+            headers=call.headers.map,
+        )
+        if decision is not None:
+            call.routed_model, call.rerouted_from = decision.to, decision.from_model
+        policy = call.display = rt.settings.display.policy(caller.team, caller.key_id)
+        call.annotate = should_annotate(
+            endpoint, request, enabled=policy.annotate,
+            header=call.headers.get(ANNOTATE_HEADER), annotates_each_choice=not call.stream,
+        )
+        call.equivalents = wants_equivalents(policy, call.headers.get(EQUIVALENTS_HEADER))
+        reference = conversation_id(call.headers.map, request, endpoint)
+        if reference is not None:
+            call.conversation_id = await rt.conversations.resolve(caller.team, reference)
+        call.end_user = rt.end_users.identify(request, endpoint, call.headers.map)
 
     async def _answer(self, call: Call, send: Send) -> None:
         """Forward the call, send its answer, record it; also when it fails or the client
@@ -163,6 +201,10 @@ class Gateway:
             )
             self._record_failure(call, exc, call.t0, final=True)
             return
+        if call.annotate and call.conversation_id is not None:
+            call.conversation_wh = await self.rt.conversations.running_wh(
+                call.caller.team, call.conversation_id
+            )
         if isinstance(answer, BodyAnswer):
             await self._send_body(call, answer, send)
         else:
@@ -217,10 +259,16 @@ class Gateway:
             served_model=answer.served_model,
             latency_s=call.upstream_wait_s,
             error_type=answer.error_type,
+            response_id=_response_id(answer.parsed),
         )
         data, headers = answer.data, answer.headers
         if imp is not None:
-            spliced = call.protocol.with_impacts(data, impacts_json(imp, answer.usage_source))
+            doc = impacts_doc(imp, answer.usage_source, equivalents=call.equivalents)
+            if call.annotate and answer.parsed is not None and call.protocol.annotate(
+                answer.parsed, _annotation(call, doc, event.energy_wh)
+            ):
+                data = orjson.dumps(answer.parsed)
+            spliced = call.protocol.with_impacts(data, orjson.dumps(doc))
             if spliced is not None:
                 data = spliced
             headers.extend(impact_headers(imp))
@@ -232,11 +280,13 @@ class Gateway:
         recorder.record(event, duration_s=elapsed)
         recorder.finish(event, status=event.status_code, duration_s=elapsed,
                         overhead_s=elapsed - call.upstream_wait_s)
+        self.rt.rightsizing.after_answer(event, call.request, answer.parsed)
 
     async def _pump(self, call: Call, answer: StreamAnswer, send: Send) -> None:
         """Send a stream's bytes as they come; meter and record it at the end."""
         recorder = self.rt.recorder
         measured: list[UsageEvent] = []
+        docs: list[dict[str, Any]] = []
 
         def meter(usage: TokenUsage | None) -> bytes:
             source = "upstream"
@@ -246,12 +296,18 @@ class Gateway:
             event, imp = recorder.measure(
                 call, status=answer.status, usage=usage, usage_source=source,
                 served_model=relay.model, latency_s=perf_counter() - answer.t_sent,
-                ttft_s=call.ttft_s,
+                ttft_s=call.ttft_s, response_id=relay.response_id,
             )
             measured.append(event)
-            return impacts_json(imp, source) if imp is not None else b"null"
+            if imp is None:
+                return b"null"
+            docs.append(impacts_doc(imp, source, equivalents=call.equivalents))
+            return orjson.dumps(docs[-1])
 
-        relay = answer.relay(meter)
+        def annotation() -> str | None:
+            return _annotation(call, docs[0], measured[0].energy_wh) if docs else None
+
+        relay = answer.relay(meter, annotation if call.annotate else None)
         await send({"type": "http.response.start", "status": answer.status,
                     "headers": answer.headers})
         processing = 0.0
@@ -294,6 +350,8 @@ class Gateway:
         recorder.record(event, duration_s=elapsed)
         recorder.finish(event, status=event.status_code, duration_s=elapsed,
                         overhead_s=(answer.t_sent - call.t0) + processing)
+        if not call.client_gone:
+            self.rt.rightsizing.after_answer(event, call.request, "".join(relay.output_texts()))
         if call.client_gone:
             raise asyncio.CancelledError
 
@@ -332,6 +390,18 @@ async def _watch_disconnect(call: Call, receive: Receive, work: asyncio.Future[A
     if not call.finishing:
         call.client_gone = True
         work.cancel()
+
+
+def _annotation(call: Call, impacts: dict[str, Any], energy_wh: float) -> str:
+    """The text appended to the answer: the line, after a blank line."""
+    assert call.display is not None
+    total = None if call.conversation_wh is None else call.conversation_wh + energy_wh
+    return ANNOTATION_PREFIX + render_annotation(impacts, call.display, conversation_wh=total)
+
+
+def _response_id(body: dict[str, Any] | None) -> str | None:
+    value = body.get("id") if body is not None else None
+    return value if isinstance(value, str) and len(value) <= 200 else None
 
 
 def _request_json(headers: Headers, body: bytes, limit: int) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class Recorder:
         latency_s: float | None = None,
         ttft_s: float | None = None,
         error_type: str | None = None,
+        response_id: str | None = None,
     ) -> tuple[UsageEvent, Impacts | None]:
         """The usage row of the current try, and its impacts when it has usage to meter."""
         dep = call.deployment
@@ -99,12 +100,15 @@ class Recorder:
             metered=kind is not None,
             ttft_s=ttft_s,
             error_type=error_type,
+            conversation_id=call.conversation_id,
+            response_id=response_id,
+            end_user=call.end_user,
         )
         if usage is None or kind is None:
-            if kind is not None and call.requested_model:  # keep metric labels consistent
-                event.model_id = resolve_model(call.requested_model, dep.provider)
+            if kind is not None and call.routed_model:  # keep metric labels consistent
+                event.model_id = resolve_model(call.routed_model, dep.provider)
             return event, None
-        model = served_model or call.requested_model or "unknown"
+        model = served_model or call.routed_model or "unknown"
         zone = dep.overrides.zone if dep.overrides else None
         imp = estimate(
             model,
@@ -120,9 +124,9 @@ class Recorder:
             grid_intensity=self._grid.get(zone) if self._grid is not None and zone else None,
         )
         _fill(event, imp, usage, usage_source)
-        # Right-sizing: the call's task shape, from its request and token counts (no text
-        # is kept). Routing computes the request-time part earlier and may pass it here.
-        label_event(event, call.request)
+        # Right-sizing: the call's task shape, from its request (read when the call was
+        # admitted) and its token counts; no text is kept.
+        label_event(event, call.request, call.task_shape)
         return event, imp
 
     def record(self, event: UsageEvent, *, duration_s: float) -> None:

@@ -16,6 +16,7 @@ from proxy.conversation_totals import ConversationTotals
 from proxy.end_users import EndUserIds
 from proxy.metrics import Metrics
 from proxy.recorder import Recorder
+from proxy.rightsizing.hooks import RightsizingHooks
 from proxy.routing import Router
 from proxy.store import keys as key_store
 from proxy.store.db import create_engine
@@ -42,6 +43,7 @@ class Runtime:
     recorder: Recorder
     conversations: ConversationTotals  # running totals per conversation
     end_users: EndUserIds  # how end-user ids are stored
+    rightsizing: RightsizingHooks  # route rules and shadow evaluation
     grid: Any = None  # proxy.grid_live.LiveGridIntensity when configured
     rollups: Any = None  # proxy.reports.rollups.RollupTask
     budgets: Any = None  # proxy.budgets.BudgetGuard
@@ -91,6 +93,7 @@ class Runtime:
         budgets = BudgetGuard(engine, writer=writer, metrics=metrics)
         await budgets.start()
         conversations = ConversationTotals(engine)
+        rightsizing = await RightsizingHooks.open(settings, engine, upstream)
         recorder = Recorder(
             metrics=metrics, writer=writer, grid=grid, budgets=budgets, tracer=tracer
         )
@@ -109,9 +112,11 @@ class Runtime:
             budgets=budgets,
             conversations=conversations,
             end_users=EndUserIds.from_settings(settings),
+            rightsizing=rightsizing,
         )
 
     async def close(self) -> None:
+        await self.rightsizing.close()
         if self.budgets is not None:
             await self.budgets.close()
         if self.rollups is not None:

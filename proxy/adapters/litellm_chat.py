@@ -256,7 +256,7 @@ class LitellmExchange:
                 f"(and /v1/messages for Anthropic)."
             )
         kwargs: dict[str, Any] = {
-            "model": litellm_model(dep, call.requested_model or ""),
+            "model": litellm_model(dep, call.routed_model or ""),
             "api_key": caller_key(call.caller) or dep.api_key,
             "headers": forwarded_headers(call, self._allowed),
         }
@@ -277,8 +277,8 @@ class LitellmExchange:
             headers=[SSE_CONTENT, (b"cache-control", b"no-cache"), *gateway_headers(call)],
             chunks=chunks,
             t_sent=t_send,
-            relay=lambda meter: ChatStreamRelay(
-                meter, client_wants_usage=wants, usage_asked=not wants
+            relay=lambda meter, annotation: ChatStreamRelay(
+                meter, client_wants_usage=wants, usage_asked=not wants, annotation=annotation
             ),
             release=lambda: None,
         )

@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from proxy.errors import BadRequest
-from proxy.protocols.anthropic_messages import error_body
+from proxy.protocols.anthropic_messages import TEXT_STOPS, error_body, sse_event, text_block
 from proxy.usage import count
 
 # OpenAI finish_reason -> Anthropic stop_reason
@@ -346,10 +346,6 @@ def _arguments(raw: Any) -> Any:
 # --- stream ------------------------------------------------------------------------------
 
 
-def sse_event(kind: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
-
-
 @dataclass(slots=True)
 class _ToolCall:
     """One tool call of a streamed reply, as its deltas arrive."""
@@ -420,9 +416,11 @@ class MessageStream:
         return out
 
     def finish(
-        self, *, impacts: bytes | None = None, output_tokens: int | None = None
+        self, *, impacts: bytes | None = None, output_tokens: int | None = None,
+        annotation: str | None = None,
     ) -> list[bytes]:
-        """The closing events. `output_tokens` stands in when the upstream sent no usage."""
+        """The closing events. `output_tokens` stands in when the upstream sent no usage;
+        `annotation` goes in a text block of its own when the reply ended in text."""
         out: list[bytes] = []
         if not self._started:
             self._start({}, out)
@@ -442,6 +440,9 @@ class MessageStream:
             usage = {"output_tokens": output_tokens or 0}
         reason, sequence = stop_reason(self.finish_reason or "stop", self._matched,
                                        self._stop_sequences, tool_calls=bool(self._calls))
+        if annotation is not None and reason in TEXT_STOPS:
+            self._index += 1
+            out.extend(text_block(self._index, annotation))
         delta: dict[str, Any] = {
             "type": "message_delta",
             "delta": {"stop_reason": reason, "stop_sequence": sequence},

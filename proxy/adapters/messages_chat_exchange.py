@@ -32,7 +32,7 @@ from proxy.forward import (
     upstream_headers,
 )
 from proxy.protocols.anthropic_messages import error_body
-from proxy.protocols.base import EventRelay, Meter
+from proxy.protocols.base import Annotation, EventRelay, Meter
 from proxy.protocols.chat_completions import usage_of
 from proxy.recorder import local_usage
 from proxy.retries import Tries, retry_after_s, retryable
@@ -59,7 +59,7 @@ class MessagesViaChat:
     async def __call__(self, call: Call, tries: Tries) -> Answer:
         dep = call.deployment
         request = call.request or {}
-        model = dep.upstream_model or call.requested_model or ""
+        model = dep.upstream_model or call.routed_model or ""
         ask_usage = self._stream_usage.ask(dep)
         response, t_send = await self._send(call, request, model, ask_usage=ask_usage)
         try:
@@ -113,8 +113,9 @@ class MessagesViaChat:
                 headers=[SSE_CONTENT, *_headers(response, call)],
                 chunks=response.content.iter_any(),
                 t_sent=t_send,
-                relay=lambda meter: ChatToMessagesRelay(
-                    meter, MessageStream(model=model, stop_sequences=stop_sequences)
+                relay=lambda meter, annotation: ChatToMessagesRelay(
+                    meter, MessageStream(model=model, stop_sequences=stop_sequences),
+                    annotation=annotation,
                 ),
                 release=response.release,
             )
@@ -168,9 +169,12 @@ class ChatToMessagesRelay(EventRelay):
     metered, but no `message_stop` pretends it was complete.
     """
 
-    def __init__(self, meter: Meter, stream: MessageStream) -> None:
+    def __init__(
+        self, meter: Meter, stream: MessageStream, *, annotation: Annotation | None = None
+    ) -> None:
         super().__init__(meter)
         self._stream = stream
+        self._annotation = annotation
         self._done = False
 
     def _relay(self, event: bytes, out: list[bytes]) -> None:
@@ -209,7 +213,9 @@ class ChatToMessagesRelay(EventRelay):
         impacts = self._meter(usage)
         if complete:
             counted = None if usage is not None else count_texts(self._stream.texts)
-            out.extend(self._stream.finish(impacts=impacts, output_tokens=counted))
+            text = self._annotation() if self._annotation is not None else None
+            out.extend(self._stream.finish(impacts=impacts, output_tokens=counted,
+                                           annotation=text))
             self.complete = True
 
     def output_texts(self) -> list[str]:

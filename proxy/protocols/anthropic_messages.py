@@ -22,7 +22,7 @@ import orjson
 from proxy.config import Deployment
 from proxy.errors import ProxyError
 from proxy.impacts import splice_field
-from proxy.protocols.base import EventRelay, Meter, Protocol, is_error_event
+from proxy.protocols.base import Annotation, EventRelay, Meter, Protocol, is_error_event
 from proxy.routing import Router
 from proxy.sse import data_of, with_data
 from proxy.tokens import count_in, count_texts, texts_in
@@ -40,6 +40,8 @@ ERROR_TYPES = {
     529: "overloaded_error",
 }
 _TOKENS_PER_MESSAGE = 3
+TEXT_STOPS = frozenset({"end_turn", "max_tokens", "stop_sequence"})  # answers that end in text
+_TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use"})
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -69,12 +71,12 @@ class Messages(Protocol):
     def route(self, router: Router, model: str | None) -> tuple[Deployment, ...]:
         return router.route_messages(model)
 
-    def upstream_model(self, model: Any, dep: Deployment) -> str | None:
+    def upstream_model(self, model: str | None, dep: Deployment) -> str | None:
         if dep.upstream_model is not None:
             return dep.upstream_model
-        if dep.provider == "anthropic" and isinstance(model, str):
+        if dep.provider == "anthropic" and model is not None:
             return model.removeprefix("anthropic/")
-        return None
+        return model
 
     def usage(self, body: dict[str, Any]) -> TokenUsage | None:
         return usage_of(body.get("usage"))
@@ -88,9 +90,20 @@ class Messages(Protocol):
         return list(texts_in(body.get("content")))
 
     def stream_relay(
-        self, meter: Meter, request: dict[str, Any] | None, *, usage_asked: bool
+        self, meter: Meter, request: dict[str, Any] | None, *, usage_asked: bool,
+        annotation: Annotation | None = None,
     ) -> MessagesStreamRelay:
-        return MessagesStreamRelay(meter)
+        return MessagesStreamRelay(meter, annotation=annotation)
+
+    def annotate(self, body: dict[str, Any], text: str) -> bool:
+        """A text block of its own at the end of an answer that ended in text."""
+        content = body.get("content")
+        if body.get("stop_reason") not in TEXT_STOPS or not isinstance(content, list):
+            return False
+        if any(isinstance(b, dict) and b.get("type") in _TOOL_BLOCKS for b in content):
+            return False
+        content.append({"type": "text", "text": text})
+        return True
 
     def error_body(self, exc: ProxyError) -> bytes:
         return error_body(exc.status, exc.message)
@@ -100,8 +113,11 @@ class MessagesStreamRelay(EventRelay):
     """Each `message_delta` is held back until the next event shows whether it was the last
     one (normally the next event is `message_stop`); the last one carries `impacts`."""
 
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, *, annotation: Annotation | None = None) -> None:
         super().__init__(meter)
+        self._annotation = annotation
+        self._blocks = 0  # content blocks started
+        self._tool_use = False
         self._usage: dict[str, object] = {}
         self._held: bytes | None = None  # a message_delta event
         self._saw_delta = False
@@ -125,9 +141,15 @@ class MessagesStreamRelay(EventRelay):
             self._held = event
             self._saw_delta = True
         elif b"message_stop" in head:
-            self._end(out)
+            self._end(out, complete=True)
             out.append(event)
             self.complete = True
+        elif b"content_block_start" in head:
+            self._blocks += 1
+            if self._annotation is not None and _block_type(event) in _TOOL_BLOCKS:
+                self._tool_use = True
+            self._flush(out)
+            out.append(event)
         else:
             if b"error" in head and is_error_event(event):
                 self.error = "upstream_stream_error"
@@ -141,6 +163,8 @@ class MessagesStreamRelay(EventRelay):
                 data = data[inner]
                 if self.model is None and isinstance(data.get("model"), str):
                     self.model = data["model"]
+                if isinstance(data.get("id"), str):
+                    self.response_id = data["id"]
             usage = data.get("usage")
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             return
@@ -152,7 +176,7 @@ class MessagesStreamRelay(EventRelay):
             out.append(self._held)
             self._held = None
 
-    def _end(self, out: list[bytes]) -> None:
+    def _end(self, out: list[bytes], *, complete: bool = False) -> None:
         if self._metered:
             self._flush(out)
             return
@@ -167,8 +191,22 @@ class MessagesStreamRelay(EventRelay):
         if self._held is None:
             return
         held, self._held = self._held, None
-        payload = splice_field(data_of(held) or b"", b"impacts", impacts)
-        out.append(held if payload is None else with_data(held, payload))
+        payload = data_of(held) or b""
+        if complete and self._annotation is not None and not self._tool_use:
+            self._annotate(payload, out)
+        spliced = splice_field(payload, b"impacts", impacts)
+        out.append(held if spliced is None else with_data(held, spliced))
+
+    def _annotate(self, delta_payload: bytes, out: list[bytes]) -> None:
+        """A text block with the annotation before the final `message_delta`."""
+        try:
+            stop = orjson.loads(delta_payload)["delta"]["stop_reason"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        text = self._annotation() if stop in TEXT_STOPS and self._annotation else None
+        if text is None:
+            return
+        out.extend(text_block(self._blocks, text))
 
     def output_texts(self) -> list[str]:
         texts = []
@@ -181,3 +219,26 @@ class MessagesStreamRelay(EventRelay):
                 if isinstance(delta.get(key), str):
                     texts.append(delta[key])
         return texts
+
+
+def _block_type(event: bytes) -> str | None:
+    try:
+        return orjson.loads(data_of(event) or b"")["content_block"]["type"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
+def text_block(index: int, text: str) -> list[bytes]:
+    """The three events of a complete text block at `index`."""
+    return [
+        sse_event("content_block_start", {"type": "content_block_start", "index": index,
+                                          "content_block": {"type": "text", "text": ""}}),
+        sse_event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                          "delta": {"type": "text_delta", "text": text}}),
+        sse_event("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
+
+
+def sse_event(kind: str, data: dict[str, Any]) -> bytes:
+    """An Anthropic-style event: `event:` line naming its type, then the JSON data."""
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"

@@ -27,6 +27,9 @@ from proxy.sse import EventSplitter, fields, terminated
 from proxy.usage import TokenUsage
 
 Meter = Callable[[TokenUsage | None], bytes]
+# Called once a stream's impacts are known: the text to append to the assistant's answer
+# (the annotation, `proxy.annotation`), or None.
+Annotation = Callable[[], str | None]
 
 
 def is_error_event(event: bytes) -> bool:
@@ -48,6 +51,7 @@ class StreamRelay:
     model: str | None = None  # the model the upstream says it served
     error: str | None = None  # the upstream reported an error inside the stream
     complete: bool = False  # the stream's last event went out: a client may now leave
+    response_id: str | None = None  # the upstream's id of the answer (chunk, response, message)
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The bytes to send for `chunk` (possibly none, possibly held-back bytes too)."""
@@ -72,6 +76,7 @@ class EventRelay(StreamRelay):
         self.model = None
         self.error = None
         self.complete = False
+        self.response_id = None
 
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []
@@ -115,22 +120,23 @@ class Protocol:
         return False
 
     def upstream_body(
-        self, request: dict[str, Any], dep: Deployment, *, ask_usage: bool
+        self, request: dict[str, Any], dep: Deployment, *, model: str | None, ask_usage: bool
     ) -> dict[str, Any] | None:
         """The body to send upstream when it must differ from the client's, else None.
 
-        The only change every protocol may make: the model name the deployment serves
-        under (`upstream_model`). `ask_usage` asks a stream for its usage (see
+        The only change every protocol may make: the model name, when the deployment
+        serves under another (`upstream_model`) or the call was re-routed to another model
+        (`model`, the name it was routed on). `ask_usage` asks a stream for its usage (see
         `stream_usage_missing`).
         """
-        model = request.get("model")
         target = self.upstream_model(model, dep)
-        if target is None or target == model:
+        if target is None or target == request.get("model"):
             return None
         return {**request, "model": target}
 
-    def upstream_model(self, model: Any, dep: Deployment) -> str | None:
-        return dep.upstream_model
+    def upstream_model(self, model: str | None, dep: Deployment) -> str | None:
+        """The model name `dep` is sent for a call routed on `model`."""
+        return dep.upstream_model or model
 
     def usage(self, body: dict[str, Any]) -> TokenUsage | None:
         """Usage of a response body, or None when the upstream sent none."""
@@ -149,10 +155,18 @@ class Protocol:
         return splice_field(body, b"impacts", impacts)
 
     def stream_relay(
-        self, meter: Meter, request: dict[str, Any] | None, *, usage_asked: bool
+        self, meter: Meter, request: dict[str, Any] | None, *, usage_asked: bool,
+        annotation: Annotation | None = None,
     ) -> StreamRelay:
-        """The relay for a streamed answer to `request`."""
+        """The relay for a streamed answer to `request`; `annotation`, when given, adds
+        the annotation where the answer's text ends."""
         return StreamRelay()
+
+    def annotate(self, body: dict[str, Any], text: str) -> bool:
+        """Append `text` to the assistant's answer in a parsed response body, unless the
+        answer must not carry it (tool calls, and what only this protocol knows); returns
+        whether it did."""
+        return False
 
     def error_body(self, exc: ProxyError) -> bytes:
         """The gateway's own error, in this protocol's envelope."""

@@ -25,8 +25,9 @@ from typing import Any
 
 import orjson
 
+from proxy.config import Deployment
 from proxy.impacts import splice_field
-from proxy.protocols.base import EventRelay, Meter, Protocol
+from proxy.protocols.base import Annotation, EventRelay, Meter, Protocol
 from proxy.sse import data_of, with_data
 from proxy.tokens import count_in, texts_in
 from proxy.usage import TokenUsage, count, detail
@@ -39,7 +40,10 @@ _FINISH = re.compile(rb'"finish_reason":\s*"')
 _USAGE_OBJECT = re.compile(rb'"usage":\s*\{')
 _NULL_USAGE = re.compile(rb',\s*"usage":\s*null|"usage":\s*null\s*,?')
 _MODEL = re.compile(rb'"model":\s*"([^"\\]{1,200})"')
+_ID = re.compile(rb'^\{\s*"id":\s*"([^"\\]{1,200})"')
 _DONE = b"[DONE]"
+_TEXT_FINISHES = frozenset({"stop", "length"})
+_TOOL_CALLS = re.compile(rb'"(?:tool_calls|function_call)":\s*[\[{]')
 
 
 def usage_of(usage: Any) -> TokenUsage | None:
@@ -73,9 +77,9 @@ class ChatCompletions(Protocol):
         return request.get("stream") is True and not client_wants_usage(request)
 
     def upstream_body(
-        self, request: dict[str, Any], dep: Any, *, ask_usage: bool
+        self, request: dict[str, Any], dep: Deployment, *, model: str | None, ask_usage: bool
     ) -> dict[str, Any] | None:
-        body = super().upstream_body(request, dep, ask_usage=ask_usage)
+        body = super().upstream_body(request, dep, model=model, ask_usage=ask_usage)
         if ask_usage and self.stream_usage_missing(request):
             options = request.get("stream_options")
             options = options if isinstance(options, dict) else {}
@@ -101,19 +105,38 @@ class ChatCompletions(Protocol):
         return texts
 
     def stream_relay(
-        self, meter: Meter, request: dict[str, Any] | None, *, usage_asked: bool
+        self, meter: Meter, request: dict[str, Any] | None, *, usage_asked: bool,
+        annotation: Annotation | None = None,
     ) -> ChatStreamRelay:
         wants = request is not None and client_wants_usage(request)
-        return ChatStreamRelay(meter, client_wants_usage=wants, usage_asked=usage_asked)
+        return ChatStreamRelay(meter, client_wants_usage=wants, usage_asked=usage_asked,
+                               annotation=annotation)
+
+    def annotate(self, body: dict[str, Any], text: str) -> bool:
+        """Each choice that ended in text (`stop` or `length`, no tool call) gets `text`."""
+        done = False
+        for choice in body.get("choices") or ():
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if (isinstance(message, dict) and isinstance(message.get("content"), str)
+                    and not message.get("tool_calls") and not message.get("function_call")
+                    and choice.get("finish_reason") in _TEXT_FINISHES):
+                message["content"] += text
+                done = True
+        return done
 
 
 class ChatStreamRelay(EventRelay):
     """Relay for Chat Completions and Completions streams (`chat.completion.chunk` events)."""
 
-    def __init__(self, meter: Meter, *, client_wants_usage: bool, usage_asked: bool) -> None:
+    def __init__(
+        self, meter: Meter, *, client_wants_usage: bool, usage_asked: bool,
+        annotation: Annotation | None = None,
+    ) -> None:
         super().__init__(meter)
         self._client_wants_usage = client_wants_usage
         self._strip_usage = usage_asked and not client_wants_usage
+        self._annotation = annotation
+        self._tool_calls = False  # a tool call streamed: the answer is not annotated
         self._held: tuple[bytes, bytes] | None = None  # a finish chunk (event, payload)
         self._metered = False
         self.payloads: list[bytes] = []  # content chunks, kept for local counting
@@ -128,6 +151,8 @@ class ChatStreamRelay(EventRelay):
             return
         if self.model is None:
             self.model = served_model(payload)
+            found = _ID.search(payload)
+            self.response_id = found.group(1).decode("utf-8", "replace") if found else None
         if b'"usage"' in payload:
             if _USAGE_OBJECT.search(payload):
                 self._on_usage(event, payload, out)
@@ -139,6 +164,8 @@ class ChatStreamRelay(EventRelay):
         elif b'"error"' in payload and self._on_error(event, payload, out):
             return
         self.payloads.append(payload)
+        if self._annotation is not None and _TOOL_CALLS.search(payload):
+            self._tool_calls = True
         self._flush_held(out, None)
         if _FINISH.search(payload):
             self._held = (event, payload)
@@ -191,7 +218,27 @@ class ChatStreamRelay(EventRelay):
         if self._held is None:
             return
         (event, payload), self._held = self._held, None
+        if self._metered and self._annotation is not None and not self._tool_calls:
+            self._annotate(payload, out)
         out.append(event if impacts is None else _spliced(event, payload, impacts))
+
+    def _annotate(self, finish_payload: bytes, out: list[bytes]) -> None:
+        """A content chunk with the annotation, just before the finish chunk, for every
+        choice that ends in text."""
+        try:
+            finish = orjson.loads(finish_payload)
+        except orjson.JSONDecodeError:
+            return
+        indexes = [c.get("index", 0) for c in finish.get("choices") or ()
+                   if isinstance(c, dict) and c.get("finish_reason") in _TEXT_FINISHES]
+        text = self._annotation() if indexes and self._annotation is not None else None
+        if text is None:
+            return
+        self._annotation = None
+        chunk = {k: v for k, v in finish.items() if k not in ("choices", "usage", "impacts")}
+        chunk["choices"] = [{"index": i, "delta": {"content": text}, "finish_reason": None}
+                            for i in indexes]
+        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
 
     def output_texts(self) -> list[str]:
         texts = []
