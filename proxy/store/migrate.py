@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import proxy.migrations
+
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -17,7 +19,9 @@ from sqlalchemy.engine import Connection
 
 from proxy.store.db import create_engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# The repository's top-level `migrations/` folder, which the wheel installs as
+# `proxy.migrations` (see setup.py): found the same way from a checkout and an install.
+MIGRATIONS_DIR = Path(proxy.migrations.__file__).parent
 
 
 def alembic_config(url: str) -> Config:
