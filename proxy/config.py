@@ -8,16 +8,20 @@ starts listening.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from estimators import EstimatorError, Overrides
+from estimators import EstimatorError, Overrides, resolve_model
+from estimators.hardware import PROVIDERS, resolve_provider
+from proxy.logs import FORMATS, LEVELS
 
 
 class ConfigError(Exception):
@@ -85,10 +89,20 @@ class Settings:
     upstream_backoff_s: float = 0.25
     key_cache_ttl_s: float = 5.0
     log_level: str = "info"
+    log_format: str = "text"
+    library_log_level: str = "warning"
     electricitymaps_token: str | None = None
     electricitymaps_base_url: str = "https://api.electricitymap.org"
     deployments: tuple[Deployment, ...] = ()
     seed_teams: tuple[str, ...] = ()
+    # Field -> where its value was set, as a user names it ("settings.port in FILE");
+    # fields not in it come from the environment or their default.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def source(self, name: str) -> str:
+        """The name to show a user for setting `name`: `WATTGATE_PORT` or
+        `settings.port in wattgate.yaml` (where its value was set)."""
+        return self.origins.get(name) or ENV_NAMES.get(name, name)
 
     @property
     def open_mode(self) -> bool:
@@ -167,6 +181,15 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "how soon a revoked key stops working, seconds",
     ),
     "WATTGATE_LOG_LEVEL": ("log_level", "debug, info, warning or error"),
+    "WATTGATE_LOG_FORMAT": (
+        "log_format",
+        "text (one line per event) or json (one object per line)",
+    ),
+    "WATTGATE_LIBRARY_LOG_LEVEL": (
+        "library_log_level",
+        "log level of the libraries Wattgate uses (uvicorn, aiohttp, SQLAlchemy, httpx); "
+        "litellm never logs below warning, as its debug output holds prompt text",
+    ),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),
     "WATTGATE_ELECTRICITYMAPS_BASE_URL": (
         "electricitymaps_base_url",
@@ -174,12 +197,18 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
 }
 
+ENV_NAMES = {name: var for var, (name, _) in SETTINGS.items()}
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+_NOT_SETTINGS = frozenset({"deployments", "seed_teams", "origins"})  # not settable by name
 _NAME_RE = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
+_IGNORED_ENV_PREFIXES = ("WATTGATE_TEST_",)  # read by the test suite, not by Wattgate
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
-    """Settings from the environment and, if named, the YAML file (YAML wins per key)."""
+    """Settings from the environment and, if named, the YAML file (YAML wins per key).
+
+    Every value is checked here, without I/O: a bad one raises `ConfigError` naming it.
+    """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for var, (name, _) in SETTINGS.items():
@@ -196,16 +225,134 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
     return Settings(**values)
 
 
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per `WATTGATE_*` environment variable that names no setting (a typo such
+    as `WATTGATE_DB_URL` would otherwise go unnoticed), with the closest known name."""
+    env = os.environ if env is None else env
+    out = []
+    for var in sorted(env):
+        if not var.startswith("WATTGATE_") or var in SETTINGS:
+            continue
+        if var.startswith(_IGNORED_ENV_PREFIXES):
+            continue
+        # Compared without the shared prefix, which would make every name look close.
+        names = {known.removeprefix("WATTGATE_"): known for known in SETTINGS}
+        close = difflib.get_close_matches(var.removeprefix("WATTGATE_"), names, n=1, cutoff=0.6)
+        hint = f" (did you mean {names[close[0]]}?)" if close else ""
+        out.append(f"environment variable {var} is not a Wattgate setting and is ignored{hint}")
+    return out
+
+
+def catalog_warnings(settings: Settings) -> list[str]:
+    """One warning per configured deployment whose model the catalog does not know and
+    whose size the config does not give: its calls get a wide fallback estimate."""
+    out = []
+    for index, dep in enumerate(settings.deployments):
+        overrides = dep.overrides or Overrides()
+        if overrides.model or overrides.total_params_b:
+            continue
+        model = dep.upstream_model or dep.name
+        if resolve_model(model, dep.provider) is None:
+            out.append(
+                f"config: models[{index}]: {model!r} is not in the model catalog, so its "
+                f"calls get a wide fallback estimate (set models[{index}].estimate.model, "
+                "or estimate.total_params_b)"
+            )
+    return out
+
+
+def _text(source: str, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(f"{source}: expected a string, got {raw!r}")
+    return raw
+
+
+def _http_url(source: str, raw: Any) -> str:
+    text = _text(source, raw).strip()
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{source}: {text!r} is not an http:// or https:// URL")
+    return text
+
+
+def _database_url(source: str, raw: Any) -> str:
+    from proxy.store.db import normalize_url  # SQLAlchemy: imported when a URL is given
+
+    text = _text(source, raw)
+    try:
+        normalize_url(text)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return text
+
+
+def _zone(source: str, raw: Any) -> str:
+    text = _text(source, raw).strip()
+    try:
+        Overrides(zone=text)
+    except EstimatorError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return text
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(source: str, raw: Any) -> str:
+        text = _text(source, raw).strip().lower()
+        if text not in options:
+            raise ConfigError(f"{source}: expected one of {', '.join(options)}, got {raw!r}")
+        return text
+
+    return check
+
+
+def _port(source: str, raw: Any) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = 0
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"{source}: expected a port number from 1 to 65535, got {raw!r}")
+    return value
+
+
+def _retries(source: str, raw: Any) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0 or value > 10:
+        raise ConfigError(f"{source}: expected a whole number from 0 to 10, got {raw!r}")
+    return value
+
+
+# Settings whose values need more than their type says.
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "port": _port,
+    "database_url": _database_url,
+    "upstream_base_url": _http_url,
+    "anthropic_base_url": _http_url,
+    "electricitymaps_base_url": _http_url,
+    "grid_zone": _zone,
+    "log_level": _choice(LEVELS),
+    "library_log_level": _choice(LEVELS),
+    "log_format": _choice(FORMATS),
+    "upstream_retries": _retries,
+}
+
+
 def _coerce(source: str, name: str, raw: Any) -> Any:
+    check = _CHECKS.get(name)
+    if check is not None:
+        return check(source, raw)
     kind = _FIELD_TYPES[name]
     try:
-        if name == "upstream_retries":
-            value: Any = int(raw)
-            if value < 0 or value > 10:
-                raise ConfigError(f"{source}: expected a whole number from 0 to 10, got {raw!r}")
-            return value
         if kind == "int":
-            value = int(raw)
+            value: Any = int(raw)
             if value <= 0:
                 raise ValueError
             return value
@@ -216,9 +363,7 @@ def _coerce(source: str, name: str, raw: Any) -> Any:
             return value
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: expected a positive number, got {raw!r}") from None
-    if not isinstance(raw, str):
-        raise ConfigError(f"{source}: expected a string, got {raw!r}")
-    return raw
+    return _text(source, raw)
 
 
 def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
@@ -240,21 +385,37 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
         if key not in known:
             raise ConfigError(f"config: unknown key '{key}' (expected one of {sorted(known)})")
     values: dict[str, Any] = {}
-    for key, raw in (doc.get("settings") or {}).items():
-        if key not in _FIELD_TYPES or key in {"deployments", "seed_teams"}:
+    origins: dict[str, str] = {}
+    settings = doc.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError("config: 'settings' must be a mapping")
+    for key, raw in settings.items():
+        if key not in _FIELD_TYPES or key in _NOT_SETTINGS:
             raise ConfigError(f"config: unknown key 'settings.{key}'")
-        values[key] = _coerce(f"settings.{key}", key, raw)
+        origins[key] = f"settings.{key} in {path}"
+        values[key] = _coerce(origins[key], key, raw)
+    values["origins"] = origins
     models = doc.get("models") or []
     if not isinstance(models, list):
         raise ConfigError("config: 'models' must be a list")
     grid_zone = values.get("grid_zone") or env.get("WATTGATE_GRID_ZONE") or None
     deployments = [_deployment(i, m, env, grid_zone) for i, m in enumerate(models)]
     values["deployments"] = _label_chains(deployments)
-    teams = doc.get("teams") or []
-    if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
-        raise ConfigError("config: 'teams' must be a list of team names")
-    values["seed_teams"] = tuple(teams)
+    values["seed_teams"] = _teams(doc.get("teams") or [])
     return values
+
+
+def _teams(teams: Any) -> tuple[str, ...]:
+    from proxy.store.keys import validate_team_name
+
+    if not isinstance(teams, list):
+        raise ConfigError("config: 'teams' must be a list of team names")
+    for index, team in enumerate(teams):
+        try:
+            validate_team_name(team if isinstance(team, str) else "")
+        except ValueError as exc:
+            raise ConfigError(f"config: 'teams[{index}]': {exc}") from None
+    return tuple(teams)
 
 
 _DEPLOYMENT_KEYS = {
@@ -285,13 +446,20 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         raise ConfigError(f"config: '{where}.name' is required")
     if not _NAME_RE.match(raw["name"]):
         raise ConfigError(f"config: '{where}.name' has characters a model name cannot have")
+    upstream_model = raw.get("upstream_model")
+    if upstream_model is not None and not (
+        isinstance(upstream_model, str) and _NAME_RE.match(upstream_model)
+    ):
+        raise ConfigError(f"config: '{where}.upstream_model' must be a model name")
+    if raw.get("provider") is not None:
+        _provider(f"config: '{where}.provider'", raw["provider"])
     base_url = raw.get("base_url")
     if base_url is None and raw.get("provider") in _NO_BASE_URL:
         base_url = ""  # litellm knows the provider's endpoint (and reads its credentials)
     elif not isinstance(base_url, str) or not base_url:
         raise ConfigError(f"config: '{where}.base_url' is required")
-    elif not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"config: '{where}.base_url' must start with http:// or https://")
+    else:
+        base_url = _http_url(f"config: '{where}.base_url'", base_url)
     api_key = None
     if raw.get("api_key_env"):
         api_key = env.get(raw["api_key_env"])
@@ -301,12 +469,20 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
             )
     estimate = dict(raw.get("estimate") or {})
     provider = raw.get("provider") or _provider_from_url(base_url)
-    if not isinstance(provider, str):
-        raise ConfigError(f"config: '{where}.provider' must be a string")
     estimate.setdefault("provider", provider)
-    zone = raw.get("zone") or grid_zone
+    zone = raw.get("zone")
+    if zone is not None:
+        zone = _zone(f"config: '{where}.zone'", zone)
+    zone = zone or grid_zone
     if zone:
         estimate.setdefault("zone", zone)
+    model = estimate.get("model")
+    if isinstance(model, str) and resolve_model(model, provider) is None:
+        raise ConfigError(
+            f"config: '{where}.estimate.model': {model!r} is not in the model catalog "
+            "(use a catalog id such as 'openai/gpt-4o', or leave it out and set "
+            "total_params_b)"
+        )
     try:
         overrides = Overrides.from_mapping(estimate)
     except EstimatorError as exc:
@@ -336,7 +512,7 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         base_url=base_url,
         api_key=api_key,
         provider=provider,
-        upstream_model=raw.get("upstream_model"),
+        upstream_model=upstream_model,
         overrides=overrides,
         timeout_s=timeout,
         retries=retries,
@@ -344,6 +520,20 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         headers=tuple((k, str(v)) for k, v in headers.items()),
         params=tuple(params.items()),
         id=_optional_name(where, raw.get("id")),
+    )
+
+
+def _provider(source: str, raw: Any) -> str:
+    """A provider name the estimator or the translation layer knows."""
+    if isinstance(raw, str) and (raw in TRANSLATED_PROVIDERS or resolve_provider(raw)[1]):
+        return raw
+    names = sorted({*PROVIDERS, *TRANSLATED_PROVIDERS})
+    close = difflib.get_close_matches(str(raw), names, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(
+        f"{source}: unknown provider {raw!r}{hint}; known: {', '.join(names)} (vllm, "
+        "ollama, llamacpp... are 'selfhosted'; use 'generic' for another OpenAI-compatible "
+        "service)"
     )
 
 
@@ -397,5 +587,7 @@ __all__ = [
     "Deployment",
     "Settings",
     "anthropic_root",
+    "catalog_warnings",
     "load_settings",
+    "unknown_variables",
 ]

@@ -44,6 +44,7 @@ from proxy.gateway_io import (
     upstream_headers,
 )
 from proxy.impacts import impact_headers, impacts_json, splice_field
+from proxy.logs import log_upstream_failure
 from proxy.recorder import METERED_ENDPOINTS, Call, new_request_id
 from proxy.streaming import (
     AnthropicStreamRelay,
@@ -176,6 +177,7 @@ class Gateway:
         event, _ = self.rt.recorder.measure(
             call, status=exc.status, usage=None, usage_source="none", error_type=exc.code,
         )
+        log_upstream_failure(call.request_id, call.deployment.label, exc)
         elapsed = perf_counter() - t_start
         self.rt.recorder.record(
             event, duration_s=elapsed, overhead_s=max(elapsed - call.upstream_wait_s, 0.0)

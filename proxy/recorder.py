@@ -19,6 +19,7 @@ from estimators import Impacts, estimate, resolve_model
 from proxy.auth import Caller
 from proxy.config import Deployment
 from proxy.events import UsageEvent
+from proxy.logs import log_call
 from proxy.metrics import Metrics
 from proxy.store.writer import UsageWriter
 from proxy.tokens import count_request_input, count_texts
@@ -156,6 +157,7 @@ class Recorder:
         self.metrics.observe(event, duration_s=duration_s, overhead_s=overhead_s)
         self.writer.submit(event)
         self.recent.put(event)
+        log_call(event)
         if self.budgets is not None and event.energy_wh and self.budgets.has_budget(event.team):
             self.budgets.add(
                 event.team, event.emissions_gco2e, event.energy_wh, event_id=event.event_id

@@ -23,7 +23,14 @@ from urllib.parse import urlsplit
 import orjson
 
 from proxy.config import TRANSLATED_PROVIDERS, Deployment
-from proxy.errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout
+from proxy.errors import (
+    BadRequest,
+    ProvidersExtraMissing,
+    ProxyError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from proxy.logs import quiet_litellm
 
 # Request fields the gateway sets itself; everything else goes to litellm as is.
 _OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
@@ -43,7 +50,11 @@ class ProviderError(ProxyError):
 def _import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
-    import litellm
+    try:
+        import litellm
+    except ImportError as exc:
+        raise ProvidersExtraMissing(exc) from None
+    quiet_litellm()  # its debug logs carry prompts; it adds a handler of its own on import
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True

@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import proxy.migrations
-
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+import proxy.migrations
 from proxy.store.db import create_engine
 
 # The repository's top-level `migrations/` folder, which the wheel installs as
