@@ -233,9 +233,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
     Before anything starts it checks the configuration, the port and the database, and
     stops with one line naming the setting at fault.
     """
-    import uvicorn
-
-    from proxy.app import create_app
     from proxy.logs import setup_logging
     from proxy.preflight import PreflightError, bind, check_database, check_providers_extra
     from proxy.store.db import display_url
@@ -245,7 +242,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
     port = port or settings.port
     level = log_level or settings.log_level
     setup_logging(level=level, fmt=settings.log_format, library_level=settings.library_log_level)
-    for warning in [*unknown_variables(), *catalog_warnings(settings)]:
+    for warning in unknown_variables():  # first: a misspelt variable may explain an error
         log.warning(warning)
     try:
         check_providers_extra(settings)
@@ -258,6 +255,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
         _run(check_database(settings))
     except PreflightError as exc:
         raise click.ClickException(str(exc)) from None
+    import uvicorn
+
+    from proxy.app import create_app
+
+    for warning in catalog_warnings(settings):
+        log.warning(warning)
     log.info(
         "wattgate %s on http://%s:%s (upstream %s, database %s, %s mode)",
         __version__, host, port, settings.upstream_base_url,

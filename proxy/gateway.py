@@ -177,7 +177,7 @@ class Gateway:
         event, _ = self.rt.recorder.measure(
             call, status=exc.status, usage=None, usage_source="none", error_type=exc.code,
         )
-        log_upstream_failure(call.request_id, call.deployment.label, exc)
+        log_upstream_failure(event, exc)
         elapsed = perf_counter() - t_start
         self.rt.recorder.record(
             event, duration_s=elapsed, overhead_s=max(elapsed - call.upstream_wait_s, 0.0)

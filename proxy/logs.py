@@ -23,9 +23,13 @@ import logging
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
+
+if TYPE_CHECKING:
+    from proxy.errors import ProxyError
+    from proxy.events import UsageEvent
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
@@ -55,6 +59,7 @@ def setup_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(library_level.upper())
+    logging.captureWarnings(True)  # Python warnings become records (py.warnings) too
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level.upper())
     # uvicorn's start and stop lines are events of ours; its access log is replaced by
@@ -90,8 +95,8 @@ def quiet_litellm() -> None:
         logger.propagate = True
 
 
-def log_call(event: Any) -> None:
-    """The access line of one stored call (a `proxy.events.UsageEvent`), at info level.
+def log_call(event: UsageEvent) -> None:
+    """The access line of one stored call (one usage row), at info level.
 
     Identifiers, status, timing, tokens and impacts only: never request or response text.
     """
@@ -116,19 +121,34 @@ def log_call(event: Any) -> None:
     access_log.info("call", extra={"fields": fields})
 
 
-def log_upstream_failure(request_id: str, deployment: str, exc: Any) -> None:
-    """A warning line for an upstream that failed (a `proxy.errors.ProxyError` of type
-    `upstream_error`), with its cause; errors of the caller's own making are not logged."""
-    if getattr(exc, "type", None) != "upstream_error":
+def log_upstream_failure(event: UsageEvent, exc: ProxyError) -> None:
+    """A warning line for a try whose upstream failed (`exc` of type `upstream_error`), with
+    the cause; errors of the caller's own making (bad request, key, budget) are not logged
+    here, their access line says enough."""
+    if exc.type != "upstream_error":
         return
     fields = {
-        "request_id": request_id,
-        "deployment": deployment,
+        "request_id": event.request_id,
+        "deployment": event.deployment,
+        "attempt": event.attempt,
         "status": exc.status,
         "code": exc.code,
-        "cause": str(exc.message)[:_CAUSE_CHARS],
+        "cause": _cause(exc),
     }
     failure_log.warning("upstream failed", extra={"fields": fields})
+
+
+def _cause(exc: ProxyError) -> str:
+    """The error's message, plus the first line of the low-level error behind it when that
+    says more (e.g. `ClientConnectorError: Cannot connect to host ...`)."""
+    text = exc.message
+    inner = exc.__cause__ or exc.__context__
+    if inner is not None:
+        lines = str(inner).strip().splitlines()
+        detail = f"{type(inner).__name__}: {lines[0]}" if lines else type(inner).__name__
+        if not lines or lines[0] not in text:
+            text += f" ({detail})"
+    return text[:_CAUSE_CHARS]
 
 
 def _round(value: float | None) -> float | None:
