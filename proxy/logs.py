@@ -35,6 +35,10 @@ LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 
 OWN_LOGGERS = ("wattgate", "proxy", "estimators")
+# Libraries that set a level of their own on import (SQLAlchemy: warning), given the
+# library level explicitly; the others follow the root logger's.
+LIBRARY_LOGGERS = ("sqlalchemy", "alembic", "aiosqlite", "asyncpg", "aiohttp", "httpx",
+                   "httpcore")
 # litellm's loggers: at debug and info they print request and response bodies.
 PROMPT_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
 _CAUSE_CHARS = 300  # upstream error messages are cut here in failure lines
@@ -59,11 +63,16 @@ def setup_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(library_level.upper())
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(library_level.upper())
     logging.captureWarnings(True)  # Python warnings become records (py.warnings) too
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level.upper())
-    # uvicorn's start and stop lines are events of ours; its access log is replaced by
-    # the access line below (uvicorn.run(access_log=False) keeps it off).
+    # uvicorn's start and stop lines are events of ours, through the same handler; its
+    # access log is replaced by the access line below (access_log=False keeps it off).
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.error").setLevel(max(logging.getLevelName(level.upper()),
                                                     logging.INFO))
     quiet_litellm()

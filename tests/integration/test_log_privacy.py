@@ -20,8 +20,9 @@ import openai
 import orjson
 import pytest
 
-from proxy.logs import OWN_LOGGERS, PROMPT_LOGGERS, JsonFormatter, TextFormatter, setup_logging
+from proxy.logs import JsonFormatter, TextFormatter, setup_logging
 from tests.integration.conftest import MASTER_KEY, GatewayFactory
+from tests.logging_state import kept_logging
 from tests.mock_gemini import REPLY as GEMINI_REPLY
 from tests.mock_gemini import MockGemini
 from tests.processes import ServeProcess, clean_env
@@ -90,17 +91,12 @@ class Keep(logging.Handler):
 def debug_everywhere() -> Iterator[tuple[Keep, io.StringIO]]:
     """`setup_logging` at debug for Wattgate and every library, plus a handler keeping every
     record that reaches the root logger; the logging configuration is restored after."""
-    names = ("", *OWN_LOGGERS, *PROMPT_LOGGERS, "uvicorn.error")
-    saved = {n: (logging.getLogger(n).level, list(logging.getLogger(n).handlers)) for n in names}
-    stream = io.StringIO()
-    setup_logging(level="debug", library_level="debug", stream=stream)
-    keep = Keep()
-    logging.getLogger().addHandler(keep)
-    yield keep, stream
-    for name, (level, handlers) in saved.items():
-        logging.getLogger(name).setLevel(level)
-        logging.getLogger(name).handlers[:] = handlers
-    logging.captureWarnings(False)
+    with kept_logging():
+        stream = io.StringIO()
+        setup_logging(level="debug", library_level="debug", stream=stream)
+        keep = Keep()
+        logging.getLogger().addHandler(keep)
+        yield keep, stream
 
 
 def test_no_prompt_in_any_record(

@@ -15,30 +15,19 @@ import pytest
 from proxy.errors import BadRequest, UpstreamError
 from proxy.events import UsageEvent
 from proxy.logs import (
-    OWN_LOGGERS,
-    PROMPT_LOGGERS,
     log_call,
     log_upstream_failure,
     quiet_litellm,
     setup_logging,
 )
-
-_TOUCHED = ("", *OWN_LOGGERS, *PROMPT_LOGGERS, "uvicorn.error", "sqlalchemy.engine")
+from tests.logging_state import kept_logging
 
 
 @pytest.fixture
 def logs() -> Iterator[io.StringIO]:
     """A stream `setup_logging` writes to; the logging configuration is restored after."""
-    saved = {name: logging.getLogger(name) for name in _TOUCHED}
-    state = {name: (lg.level, list(lg.handlers), lg.propagate) for name, lg in saved.items()}
-    stream = io.StringIO()
-    yield stream
-    for name, lg in saved.items():
-        level, handlers, propagate = state[name]
-        lg.setLevel(level)
-        lg.handlers[:] = handlers
-        lg.propagate = propagate
-    logging.captureWarnings(False)
+    with kept_logging():
+        yield io.StringIO()
 
 
 def lines(stream: io.StringIO) -> list[str]:
