@@ -18,11 +18,11 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from proxy import __version__
+from proxy.call import new_request_id
 from proxy.config import Settings
+from proxy.edge import Receive, Scope, Send
 from proxy.errors import ProxyError, error_body
-from proxy.gateway import Gateway
-from proxy.gateway_io import Receive, Scope, Send
-from proxy.recorder import new_request_id
+from proxy.pipeline import Gateway
 from proxy.routes import admin, budgets, dashboard, health, impacts, reports
 from proxy.runtime import Runtime
 

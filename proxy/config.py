@@ -44,6 +44,7 @@ class Deployment:
     headers: tuple[tuple[str, str], ...] = ()  # extra headers sent upstream
     params: tuple[tuple[str, Any], ...] = ()  # extra litellm arguments (translated providers)
     id: str | None = None  # tells apart the deployments of one fallback chain
+    stream_usage: str = "auto"  # ask streams for usage: auto | inject | never (proxy.stream_usage)
 
     @property
     def label(self) -> str:
@@ -87,14 +88,19 @@ class Settings:
     upstream_connect_timeout_s: float = 10.0
     upstream_retries: int = 0
     upstream_backoff_s: float = 0.25
+    upstream_retry_after_max_s: float = 30.0
     key_cache_ttl_s: float = 5.0
     log_level: str = "info"
     log_format: str = "text"
     library_log_level: str = "warning"
     electricitymaps_token: str | None = None
     electricitymaps_base_url: str = "https://api.electricitymap.org"
+    otel_endpoint: str | None = None
+    forward_headers: tuple[str, ...] = ()  # headers team keys may send, beyond the defaults
+    passthrough_paths: tuple[str, ...] = ()  # paths open to every team, beyond the defaults
     deployments: tuple[Deployment, ...] = ()
     seed_teams: tuple[str, ...] = ()
+    team_passthrough: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Field -> where its value was set, as a user names it ("settings.port in FILE");
     # fields not in it come from the environment or their default.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -176,6 +182,21 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "upstream_backoff_s",
         "delay before the first retry, doubled for each further one",
     ),
+    "WATTGATE_UPSTREAM_RETRY_AFTER_MAX_S": (
+        "upstream_retry_after_max_s",
+        "longest Retry-After an upstream may ask for before a retry; a longer one ends the "
+        "retries on that deployment",
+    ),
+    "WATTGATE_FORWARD_HEADERS": (
+        "forward_headers",
+        "comma-separated header names (or prefixes ending in *) team keys may send upstream, "
+        "beyond the built-in allow-list",
+    ),
+    "WATTGATE_PASSTHROUGH_PATHS": (
+        "passthrough_paths",
+        "comma-separated `[METHOD ]/v1/path` globs every team key may reach, beyond the "
+        "built-in stateless endpoints",
+    ),
     "WATTGATE_KEY_CACHE_TTL_S": (
         "key_cache_ttl_s",
         "how soon a revoked key stops working, seconds",
@@ -191,6 +212,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "litellm never logs below warning, as its debug output holds prompt text",
     ),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),
+    "WATTGATE_OTEL_ENDPOINT": (
+        "otel_endpoint",
+        "OTLP/HTTP collector (e.g. http://otel-collector:4318) that gets one span per call "
+        "(needs the otel extra)",
+    ),
     "WATTGATE_ELECTRICITYMAPS_BASE_URL": (
         "electricitymaps_base_url",
         "Electricity Maps API base URL",
@@ -199,7 +225,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
 
 ENV_NAMES = {name: var for var, (name, _) in SETTINGS.items()}
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
-_NOT_SETTINGS = frozenset({"deployments", "seed_teams", "origins"})  # not settable by name
+# Fields the YAML file sets from its own sections (or that are not settings at all).
+_NOT_SETTINGS = frozenset({"deployments", "seed_teams", "team_passthrough", "origins"})
 _NAME_RE = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 _IGNORED_ENV_PREFIXES = ("WATTGATE_TEST_",)  # read by the test suite, not by Wattgate
 
@@ -337,6 +364,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "upstream_base_url": _http_url,
     "anthropic_base_url": _http_url,
     "electricitymaps_base_url": _http_url,
+    "otel_endpoint": _http_url,
     "grid_zone": _zone,
     "log_level": _choice(LEVELS),
     "library_log_level": _choice(LEVELS),
@@ -350,6 +378,8 @@ def _coerce(source: str, name: str, raw: Any) -> Any:
     if check is not None:
         return check(source, raw)
     kind = _FIELD_TYPES[name]
+    if kind == "tuple[str, ...]":
+        return _string_list(source, raw)
     try:
         if kind == "int":
             value: Any = int(raw)
@@ -364,6 +394,14 @@ def _coerce(source: str, name: str, raw: Any) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: expected a positive number, got {raw!r}") from None
     return _text(source, raw)
+
+
+def _string_list(source: str, raw: Any) -> tuple[str, ...]:
+    """A list of strings: a YAML list, or a comma-separated string (environment)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{source}: expected a list of strings, got {raw!r}")
+    return tuple(i.strip() for i in items if i.strip())
 
 
 def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
@@ -401,21 +439,34 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     grid_zone = values.get("grid_zone") or env.get("WATTGATE_GRID_ZONE") or None
     deployments = [_deployment(i, m, env, grid_zone) for i, m in enumerate(models)]
     values["deployments"] = _label_chains(deployments)
-    values["seed_teams"] = _teams(doc.get("teams") or [])
+    values["seed_teams"], values["team_passthrough"] = _teams(doc.get("teams") or [])
     return values
 
 
-def _teams(teams: Any) -> tuple[str, ...]:
+def _teams(raw: Any) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """`teams:` entries: a name, or a mapping with `name` and the team's `passthrough_paths`."""
     from proxy.store.keys import validate_team_name
 
-    if not isinstance(teams, list):
-        raise ConfigError("config: 'teams' must be a list of team names")
-    for index, team in enumerate(teams):
+    if not isinstance(raw, list):
+        raise ConfigError("config: 'teams' must be a list of team names or mappings")
+    names: list[str] = []
+    paths: dict[str, tuple[str, ...]] = {}
+    for i, entry in enumerate(raw):
+        if isinstance(entry, dict):
+            for key in entry:
+                if key not in {"name", "passthrough_paths"}:
+                    raise ConfigError(f"config: unknown key 'teams[{i}].{key}'")
+            name, where = entry.get("name"), f"teams[{i}].name"
+        else:
+            name, where = entry, f"teams[{i}]"
         try:
-            validate_team_name(team if isinstance(team, str) else "")
+            validate_team_name(name if isinstance(name, str) else "")
         except ValueError as exc:
-            raise ConfigError(f"config: 'teams[{index}]': {exc}") from None
-    return tuple(teams)
+            raise ConfigError(f"config: '{where}': {exc}") from None
+        names.append(name)
+        if isinstance(entry, dict) and "passthrough_paths" in entry:
+            paths[name] = _string_list(f"teams[{i}].passthrough_paths", entry["passthrough_paths"])
+    return tuple(names), paths
 
 
 _DEPLOYMENT_KEYS = {
@@ -432,7 +483,9 @@ _DEPLOYMENT_KEYS = {
     "headers",
     "params",
     "id",
+    "stream_usage",
 }
+_STREAM_USAGE = ("auto", "inject", "never")
 
 
 def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | None) -> Deployment:
@@ -504,6 +557,11 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
     params = raw.get("params") or {}
     if not isinstance(params, dict):
         raise ConfigError(f"config: '{where}.params' must be a mapping")
+    stream_usage = raw.get("stream_usage", "auto")
+    if stream_usage not in _STREAM_USAGE:
+        raise ConfigError(
+            f"config: '{where}.stream_usage' must be one of {', '.join(_STREAM_USAGE)}"
+        )
     base_url = base_url.rstrip("/")
     if provider == "anthropic":
         base_url = anthropic_root(base_url)
@@ -520,6 +578,7 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         headers=tuple((k, str(v)) for k, v in headers.items()),
         params=tuple(params.items()),
         id=_optional_name(where, raw.get("id")),
+        stream_usage=stream_usage,
     )
 
 

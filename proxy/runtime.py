@@ -6,12 +6,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.auth import KeyCache
-from proxy.config import Settings
+from proxy.config import ConfigError, Settings
 from proxy.metrics import Metrics
 from proxy.recorder import Recorder
 from proxy.routing import Router
@@ -21,6 +21,9 @@ from proxy.store.errors import AlreadyExists
 from proxy.store.migrate import upgrade
 from proxy.store.writer import UsageWriter
 from proxy.upstream import UpstreamClient
+
+if TYPE_CHECKING:
+    from proxy.telemetry import CallTracer
 
 log = logging.getLogger("wattgate")
 
@@ -78,6 +81,7 @@ class Runtime:
         from proxy.budgets import BudgetGuard
         from proxy.reports.rollups import RollupTask
 
+        tracer = _tracer(settings)
         rollups = RollupTask(engine)
         await rollups.start()
         budgets = BudgetGuard(engine, writer=writer, metrics=metrics)
@@ -90,7 +94,9 @@ class Runtime:
             router=Router(settings),
             metrics=metrics,
             writer=writer,
-            recorder=Recorder(metrics=metrics, writer=writer, grid=grid, budgets=budgets),
+            recorder=Recorder(
+                metrics=metrics, writer=writer, grid=grid, budgets=budgets, tracer=tracer
+            ),
             grid=grid,
             rollups=rollups,
             budgets=budgets,
@@ -107,6 +113,8 @@ class Runtime:
             await self.grid.close()
         await self.writer.close()
         await self.engine.dispose()
+        if self.recorder.tracer is not None:
+            await asyncio.to_thread(self.recorder.tracer.close)
 
 
 async def _live_grid(settings: Settings) -> Any:
@@ -126,3 +134,18 @@ async def _live_grid(settings: Settings) -> Any:
     )
     await grid.start()
     return grid
+
+
+def _tracer(settings: Settings) -> CallTracer | None:
+    """The OTLP span exporter, when `WATTGATE_OTEL_ENDPOINT` is set."""
+    if not settings.otel_endpoint:
+        return None
+    try:
+        from proxy.telemetry import CallTracer
+
+        return CallTracer.otlp(settings.otel_endpoint)
+    except ImportError:
+        raise ConfigError(
+            "WATTGATE_OTEL_ENDPOINT is set but OpenTelemetry is not installed: "
+            "pip install 'wattgate[otel]'"
+        ) from None

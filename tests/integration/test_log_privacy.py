@@ -32,7 +32,6 @@ CANARY = "PROMPT-CANARY-7f3a"
 PROMPT = [{"role": "user", "content": f"{CANARY}: summarise our secret quarterly plans"}]
 # What the upstreams answer: nothing of it may be logged either.
 COMPLETIONS = (GEMINI_REPLY, "Wattgate mock upstream. Every word")
-FAILING = {"x-mock-status": "500"}
 
 
 def config(gemini_url: str) -> str:
@@ -43,6 +42,12 @@ def config(gemini_url: str) -> str:
             base_url: {gemini_url}
             upstream_model: gemini-2.0-flash
             api_key_env: HOUSE_GEMINI_KEY
+          - name: gemini-down
+            provider: gemini
+            base_url: {gemini_url}
+            upstream_model: gemini-2.0-flash
+            api_key_env: HOUSE_GEMINI_KEY
+            headers: {{x-mock-status: "500"}}
     """)
 
 
@@ -66,8 +71,7 @@ def traffic(sdk: openai.OpenAI) -> list[str]:
             assert CANARY not in stream.read().decode()
             ids.append(stream.headers["x-request-id"])
     with pytest.raises(openai.InternalServerError) as failed:
-        sdk.chat.completions.create(model="gemini-flash", messages=PROMPT,
-                                    extra_headers=FAILING)
+        sdk.chat.completions.create(model="gemini-down", messages=PROMPT)
     ids.append(failed.value.response.headers["x-request-id"])
     return ids
 
