@@ -234,7 +234,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
     stops with one line naming the setting at fault.
     """
     from proxy.logs import setup_logging
-    from proxy.preflight import PreflightError, bind, check_database, check_providers_extra
+    from proxy.preflight import PreflightError, bind, check_database, check_extras
     from proxy.store.db import display_url
 
     settings = _settings(ctx)
@@ -245,7 +245,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
     for warning in unknown_variables():  # first: a misspelt variable may explain an error
         log.warning(warning)
     try:
-        check_providers_extra(settings)
+        check_extras(settings)
         sock = bind(
             host,
             port,

@@ -105,7 +105,8 @@ def quiet_litellm() -> None:
 
 
 def log_call(event: UsageEvent) -> None:
-    """The access line of one stored call (one usage row), at info level.
+    """The access line of one client request (`event`: the row of its last try), at info
+    level; tries that failed before it have their own upstream-failure lines.
 
     Identifiers, status, timing, tokens and impacts only: never request or response text.
     """

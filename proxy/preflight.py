@@ -1,8 +1,9 @@
 """What `wattgate serve` checks before it starts anything (migrations included).
 
 Each check raises `PreflightError` with one line that names the setting to change:
-the `providers` extra for deployments that need litellm, the listening socket (bound
-here and handed to the server, so a busy port is found first), and the database.
+the optional dependencies the configuration needs (the `providers` and `otel` extras),
+the listening socket (bound here and handed to the server, so a busy port is found
+first), and the database.
 """
 
 from __future__ import annotations
@@ -19,16 +20,29 @@ class PreflightError(Exception):
     """Serving cannot start; the message names the setting at fault."""
 
 
-def check_providers_extra(settings: Settings) -> None:
-    """Deployments reached through litellm need it installed (the `providers` extra)."""
+def check_extras(settings: Settings) -> None:
+    """Optional dependencies the configuration needs are installed: litellm (the
+    `providers` extra) for translated deployments, OpenTelemetry (`otel`) for span export."""
     needing = [d for d in settings.deployments if d.translated]
-    if needing and importlib.util.find_spec("litellm") is None:
+    if needing and not _installed("litellm"):
         dep = needing[0]
         raise PreflightError(
             f"config: model {dep.name!r} (provider {dep.provider}) is reached through "
             "litellm, which is not installed: install Wattgate with the 'providers' extra "
             "(pip install 'wattgate[providers]')"
         )
+    if settings.otel_endpoint and not _installed("opentelemetry.sdk"):
+        raise PreflightError(
+            f"{settings.source('otel_endpoint')} is set but OpenTelemetry is not installed: "
+            "install Wattgate with the 'otel' extra (pip install 'wattgate[otel]')"
+        )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def bind(host: str, port: int, *, host_setting: str, port_setting: str) -> socket.socket:

@@ -1,7 +1,8 @@
 """An install without the `providers` extra (no litellm): calls that need it get a clear
 OpenAI-shaped error naming the extra, and `wattgate serve` refuses a configuration whose
-deployments need it. litellm's absence is simulated the way Python spells it:
-`sys.modules["litellm"] = None` makes `import litellm` raise ImportError."""
+deployments need it (or span export without the `otel` extra). A missing package is
+simulated the way Python spells it: `sys.modules["litellm"] = None` makes
+`import litellm` raise ImportError."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import openai
 import pytest
 
 from proxy.config import load_settings
-from proxy.preflight import PreflightError, check_providers_extra
+from proxy.preflight import PreflightError, check_extras
 from tests.integration.conftest import GatewayFactory
 from tests.processes import clean_env
 from tests.rows import fetch_rows
@@ -71,8 +72,8 @@ def test_serve_refuses_a_config_that_needs_the_extra(tmp_path: Path, no_litellm:
     config.write_text(GEMINI)
     with pytest.raises(PreflightError, match="model 'gemini-flash' .provider gemini. is "
                                              "reached through litellm, which is not installed"):
-        check_providers_extra(load_settings(env={}, config_path=str(config)))
-    check_providers_extra(load_settings(env={}))  # OpenAI only: litellm is not needed
+        check_extras(load_settings(env={}, config_path=str(config)))
+    check_extras(load_settings(env={}))  # OpenAI only: litellm is not needed
 
     code = "import sys; sys.modules['litellm'] = None; from proxy.cli import main; main()"
     done = subprocess.run(
@@ -86,3 +87,12 @@ def test_serve_refuses_a_config_that_needs_the_extra(tmp_path: Path, no_litellm:
         "which is not installed: install Wattgate with the 'providers' extra "
         "(pip install 'wattgate[providers]')"]
     assert not (tmp_path / "w.db").exists()
+
+
+def test_serve_refuses_span_export_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(env={"WATTGATE_OTEL_ENDPOINT": "http://127.0.0.1:4318"})
+    check_extras(settings)  # installed here
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    with pytest.raises(PreflightError, match=r"^WATTGATE_OTEL_ENDPOINT is set but OpenTelemetry "
+                                             r"is not installed: .*'wattgate\[otel\]'"):
+        check_extras(settings)
