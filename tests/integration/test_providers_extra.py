@@ -92,7 +92,7 @@ def test_serve_refuses_a_config_that_needs_the_extra(tmp_path: Path, no_litellm:
 def test_serve_refuses_span_export_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(env={"WATTGATE_OTEL_ENDPOINT": "http://127.0.0.1:4318"})
     check_extras(settings)  # installed here
-    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)
     with pytest.raises(PreflightError, match=r"^WATTGATE_OTEL_ENDPOINT is set but OpenTelemetry "
                                              r"is not installed: .*'wattgate\[otel\]'"):
         check_extras(settings)
