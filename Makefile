@@ -19,10 +19,10 @@ MOCK_PORT ?= 9000
 # One set-up at a time: targets started together (`make mock & make serve`) take turns on
 # a lock (a directory: mkdir is atomic), and whoever comes second finds the work done.
 $(STAMP): pyproject.toml setup.py
-	@until mkdir $(LOCK) 2>/dev/null; do \
-	  echo "waiting for another set-up of $(VENV) (remove $(LOCK) if none is running)"; \
-	  sleep 2; \
-	done; \
+	@if ! mkdir $(LOCK) 2>/dev/null; then \
+	  echo "waiting for another set-up of $(VENV) to finish (remove $(LOCK) if none runs)"; \
+	  until mkdir $(LOCK) 2>/dev/null; do sleep 1; done; \
+	fi; \
 	trap 'rmdir $(LOCK) 2>/dev/null' EXIT; trap 'exit 1' INT TERM; \
 	if [ $(STAMP) -nt pyproject.toml ] && [ $(STAMP) -nt setup.py ]; then exit 0; fi; \
 	set -e; \
