@@ -390,8 +390,13 @@ async def keys_create(engine: Any, team: str, name: str | None, fmt: str) -> Non
 @with_engine(read_only=True)
 async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
     """List keys (never their secret)."""
+    from proxy.store.errors import NotFound
     from proxy.store.keys import list_keys
 
+    try:
+        keys = await list_keys(engine, team=team)
+    except NotFound:
+        raise click.ClickException(f"team '{team}' does not exist") from None
     rows = [
         {
             "key_id": k.key_id,
@@ -401,7 +406,7 @@ async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
             "created_at": k.created_at,
             "revoked_at": k.revoked_at,
         }
-        for k in await list_keys(engine, team=team)
+        for k in keys
     ]
     say_if_empty(rows, "keys")
     click.echo(

@@ -46,6 +46,8 @@ def test_teams_and_keys_lifecycle(run) -> None:
 def test_clear_errors(run, tmp_path: Path) -> None:
     result = run("keys", "create", "--team", "ghost")
     assert result.exit_code == 1 and "team 'ghost' does not exist" in result.output
+    result = run("keys", "list", "--team", "ghost")
+    assert result.exit_code == 1 and result.output == "Error: team 'ghost' does not exist\n"
     run("teams", "create", "search")
     duplicate = run("teams", "create", "search")
     assert duplicate.exit_code == 1 and "Traceback" not in duplicate.output
