@@ -337,29 +337,22 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
     return check
 
 
-def _port(source: str, raw: Any) -> int:
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        value = 0
-    if not 1 <= value <= 65535:
-        raise ConfigError(f"{source}: expected a port number from 1 to 65535, got {raw!r}")
-    return value
+def _whole(low: int, high: int, what: str) -> Callable[[str, Any], int]:
+    def check(source: str, raw: Any) -> int:
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            value = low - 1
+        if not low <= value <= high:
+            raise ConfigError(f"{source}: expected {what} from {low} to {high}, got {raw!r}")
+        return value
 
-
-def _retries(source: str, raw: Any) -> int:
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        value = -1
-    if value < 0 or value > 10:
-        raise ConfigError(f"{source}: expected a whole number from 0 to 10, got {raw!r}")
-    return value
+    return check
 
 
 # Settings whose values need more than their type says.
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
-    "port": _port,
+    "port": _whole(1, 65535, "a port number"),
     "database_url": _database_url,
     "upstream_base_url": _http_url,
     "anthropic_base_url": _http_url,
@@ -369,7 +362,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "log_level": _choice(LEVELS),
     "library_log_level": _choice(LEVELS),
     "log_format": _choice(FORMATS),
-    "upstream_retries": _retries,
+    "upstream_retries": _whole(0, 10, "a whole number"),
 }
 
 
