@@ -101,21 +101,19 @@ def _readable_database(settings: Settings) -> Iterator[str]:
     reading = click.get_current_context().ensure_object(dict)
     reading["database"] = display_url(url)
     path = sqlite_path(url)
-    revision = None
-    if path is None or path.exists():
+    missing = path is not None and not path.exists()
+    if not missing:
         _probe(url, setting)
         revision = current(url)
-    if revision is not None:
-        if revision != head():
+        if revision == head():
+            yield url
+            return
+        if revision is not None:
             raise click.ClickException(
                 f"{setting}: the database is at schema revision {revision}, this wattgate "
                 f"reads {head()} (run: wattgate db upgrade)"
             )
-        yield url
-        return
-    reading["database"] += " (no tables yet)" if path is None or path.exists() else (
-        " (no such file yet)"
-    )
+    reading["database"] += " (no such file yet)" if missing else " (no tables yet)"
     with tempfile.TemporaryDirectory(prefix="wattgate-empty-") as folder:
         empty = f"sqlite+aiosqlite:///{folder}/empty.db"
         upgrade(empty)

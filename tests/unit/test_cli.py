@@ -190,3 +190,22 @@ def test_database_problems_are_one_line(run, monkeypatch: pytest.MonkeyPatch,
         assert result.exit_code == 1
         assert result.output == (f"Error: WATTGATE_DATABASE_URL: the folder of SQLite file "
                                  f"{tmp_path}/no/dir/w.db does not exist (create it first)\n")
+
+
+@pytest.mark.postgres
+def test_read_only_commands_leave_an_unmigrated_postgres_alone(
+    run, monkeypatch: pytest.MonkeyPatch, pg_url: str
+) -> None:
+    from proxy.store.db import display_url
+    from proxy.store.migrate import current
+
+    monkeypatch.setenv("WATTGATE_DATABASE_URL", pg_url)
+    result = run("report", "--month", "2026-10", "--format", "csv")
+    assert result.exit_code == 0 and result.stdout.startswith("requests,")
+    assert result.stderr == f"no calls in 2026-10 in {display_url(pg_url)} (no tables yet)\n"
+    assert current(pg_url) is None  # still never migrated
+    unknown = pg_url.rpartition("/")[0] + "/wattgate_no_such_database"
+    monkeypatch.setenv("WATTGATE_DATABASE_URL", unknown)
+    result = run("teams", "list")
+    assert result.exit_code == 1 and result.output.startswith(
+        "Error: WATTGATE_DATABASE_URL: cannot use PostgreSQL database 'wattgate_no_such_database'")
