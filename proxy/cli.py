@@ -61,15 +61,18 @@ class CommandGroup(click.Group):
 
 
 def _settings(ctx: click.Context) -> Settings:
-    """The settings every command reads; unknown `WATTGATE_*` variables are warned about."""
-    try:
-        settings = load_settings(config_path=ctx.obj.get("config"))
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
-    if ctx.info_name != "serve":  # serve logs them, in the log format asked
-        for warning in unknown_variables():
-            click.echo(f"warning: {warning}", err=True)
-    return settings
+    """The settings every command reads (loaded once per command); unknown `WATTGATE_*`
+    variables are warned about."""
+    state = ctx.ensure_object(dict)
+    if "settings" not in state:
+        try:
+            state["settings"] = load_settings(config_path=state.get("config"))
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration error: {exc}") from None
+        if ctx.info_name != "serve":  # serve logs them, in the log format asked
+            for warning in unknown_variables():
+                click.echo(f"warning: {warning}", err=True)
+    return state["settings"]
 
 
 def _run(coro: Awaitable[T]) -> T:
@@ -432,4 +435,5 @@ def main() -> None:
         sys.exit(130)
 
 
+import proxy.cli_rightsize  # noqa: E402,F401  (registers rightsize)
 from proxy import cli_reports  # noqa: E402,F401  (registers report, whatif, teams budget)

@@ -10,7 +10,7 @@ import click
 import orjson
 from click.core import ParameterSource
 
-from proxy.cli import CONTEXT, cli, format_option, say_if_empty, teams, with_engine
+from proxy.cli import CONTEXT, _settings, cli, format_option, say_if_empty, teams, with_engine
 from proxy.render import render
 
 
@@ -53,7 +53,8 @@ def _filter(*, start: str | None, end: str | None, month: str | None, quarter: s
 @cli.command("report", context_settings=CONTEXT)
 @_period_options
 @click.option("--by", metavar="DIMS",
-              help="Group by any of team, model, provider, key, day, month (comma-separated).")
+              help="Group by any of team, model, provider, key, user, day, month "
+                   "(comma-separated; user: the end user, hashed unless stored plain).")
 @click.option("--esg", is_flag=True,
               help="ESG export (GHG Protocol Scope 3 Cat. 1, SCI); json (default) or csv.")
 @click.option("--savings/--no-savings", default=True, show_default=True,
@@ -71,11 +72,13 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
     \b
     Examples:
       wattgate report --month 2026-10 --by team,model
+      wattgate report --month 2026-10 --team support --by user
       wattgate report --quarter 2026Q3 --team search --format csv
       wattgate report --year 2026 --esg              # JSON; --format csv for a table
     """
     from proxy.reports.esg import esg_csv, esg_export
     from proxy.reports.queries import COLUMNS, ReportError, parse_groupings, run_report
+    from proxy.reports.rightsizing import add_reduction_opportunities
     from proxy.reports.whatif import savings_section, top_savings
 
     f = _filter(start=start, end=end, month=month, quarter=quarter, year=year, team=team,
@@ -93,6 +96,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
         by_team = await run_report(engine, f, ("team", "provider"))
         say_if_empty(by_team.rows, f"calls in {f.period.label}")
         export = esg_export(by_team)
+        await add_reduction_opportunities(export, engine, f, _settings(click.get_current_context()))
         click.echo(esg_csv(export) if fmt == "csv" else
                    orjson.dumps(export, option=orjson.OPT_INDENT_2).decode(), nl=fmt != "csv")
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -20,8 +21,16 @@ from urllib.parse import urlsplit
 import yaml
 
 from estimators import EstimatorError, Overrides, resolve_model
+from estimators.equivalents import FACTOR_BY_NAME
 from estimators.hardware import PROVIDERS, resolve_provider
+from proxy.annotation_languages import LANGUAGES
 from proxy.logs import FORMATS, LEVELS
+from proxy.rightsizing.config import (
+    SECTIONS,
+    RightsizingConfigError,
+    RightsizingSettings,
+    parse_sections,
+)
 
 
 class ConfigError(Exception):
@@ -96,11 +105,15 @@ class Settings:
     electricitymaps_token: str | None = None
     electricitymaps_base_url: str = "https://api.electricitymap.org"
     otel_endpoint: str | None = None
+    end_user_ids: str = "hashed"  # hashed | plain | off (see END_USER_MODES)
+    end_user_secret: str | None = None
     forward_headers: tuple[str, ...] = ()  # headers team keys may send, beyond the defaults
     passthrough_paths: tuple[str, ...] = ()  # paths open to every team, beyond the defaults
     deployments: tuple[Deployment, ...] = ()
     seed_teams: tuple[str, ...] = ()
     team_passthrough: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    display: DisplaySettings = field(default_factory=lambda: DisplaySettings())
+    rightsizing: RightsizingSettings = RightsizingSettings()  # YAML sections, see SECTIONS
     # Field -> where its value was set, as a user names it ("settings.port in FILE");
     # fields not in it come from the environment or their default.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -221,12 +234,23 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "electricitymaps_base_url",
         "Electricity Maps API base URL",
     ),
+    "WATTGATE_END_USER_IDS": (
+        "end_user_ids",
+        "how end-user ids (OpenAI `user`, Anthropic `metadata.user_id`) are stored: "
+        "hashed, plain or off",
+    ),
+    "WATTGATE_END_USER_SECRET": (
+        "end_user_secret",
+        "key of the end-user id hash (default: derived from the master key)",
+    ),
 }
 
 ENV_NAMES = {name: var for var, (name, _) in SETTINGS.items()}
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 # Fields the YAML file sets from its own sections (or that are not settings at all).
-_NOT_SETTINGS = frozenset({"deployments", "seed_teams", "team_passthrough", "origins"})
+_NOT_SETTINGS = frozenset(
+    {"deployments", "seed_teams", "team_passthrough", "display", "rightsizing", "origins"}
+)
 _NAME_RE = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 _IGNORED_ENV_PREFIXES = ("WATTGATE_TEST_",)  # read by the test suite, not by Wattgate
 
@@ -249,6 +273,11 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
     if path:
         values["config_path"] = path
         values.update(_load_yaml(Path(path), env))
+    if values.get("end_user_ids", "hashed") not in END_USER_MODES:
+        raise ConfigError(
+            "WATTGATE_END_USER_IDS (settings.end_user_ids): expected one of "
+            f"{', '.join(END_USER_MODES)}, got {values['end_user_ids']!r}"
+        )
     return Settings(**values)
 
 
@@ -411,7 +440,7 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
         return {}
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
-    known = {"settings", "models", "teams"}
+    known = {"settings", "models", "teams", "display", *SECTIONS}
     for key in doc:
         if key not in known:
             raise ConfigError(f"config: unknown key '{key}' (expected one of {sorted(known)})")
@@ -433,7 +462,18 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     deployments = [_deployment(i, m, env, grid_zone) for i, m in enumerate(models)]
     values["deployments"] = _label_chains(deployments)
     values["seed_teams"], values["team_passthrough"] = _teams(doc.get("teams") or [])
+    if doc.get("display") is not None:
+        values["display"] = parse_display(doc["display"])
+    values["rightsizing"] = _rightsizing(doc, values["deployments"])
     return values
+
+
+def _rightsizing(doc: dict[str, Any], deployments: tuple[Deployment, ...]) -> RightsizingSettings:
+    """The `rightsizing`, `shadow` and `route` sections (proxy.rightsizing.config)."""
+    try:
+        return parse_sections(doc, {d.name for d in deployments})
+    except RightsizingConfigError as exc:
+        raise ConfigError(f"config: {exc}") from None
 
 
 def _teams(raw: Any) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
@@ -632,14 +672,147 @@ def _provider_from_url(url: str) -> str:
     return "openai"
 
 
+# --- How footprints are shown to people: the annotation line and everyday equivalents ---
+
+END_USER_MODES = ("hashed", "plain", "off")
+DEFAULT_TEMPLATE = "⚡ {energy} · {emissions} · {water} · ≈ {equivalent} · {conversation}"
+TEMPLATE_FIELDS = frozenset({"energy", "emissions", "water", "equivalent", "conversation"})
+UNIT_CHOICES: dict[str, tuple[str, ...]] = {
+    "energy": ("auto", "mWh", "Wh", "kWh"),
+    "emissions": ("auto", "mg", "g", "kg"),
+    "water": ("auto", "mL", "L"),
+    "distance": ("km", "mi"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayPolicy:
+    """How one caller's calls show their footprint (the `display` YAML section, after the
+    team's and the key's overrides)."""
+
+    annotate: bool = False  # append the annotation line to the assistant's text
+    equivalents: bool = False  # add `impacts.equivalents` to response bodies
+    language: str = "en"  # a key of proxy.annotation_languages.LANGUAGES
+    template: str = DEFAULT_TEMPLATE  # segments joined by " · "; see docs/chat-apps.md
+    equivalent: str = "led_bulb_minutes"  # what {equivalent} shows, or "none"
+    energy_unit: str = "auto"
+    emissions_unit: str = "auto"
+    water_unit: str = "auto"
+    distance_unit: str = "km"
+
+
+@dataclass(frozen=True, slots=True)
+class DisplaySettings:
+    """The gateway-wide policy, per-team policies and per-key overrides (by key id)."""
+
+    default: DisplayPolicy = DisplayPolicy()
+    teams: Mapping[str, DisplayPolicy] = field(default_factory=dict)
+    keys: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def policy(self, team: str, key_id: str | None) -> DisplayPolicy:
+        """The caller's policy: the key's overrides on top of its team's (or the default)."""
+        base = self.teams.get(team, self.default)
+        overrides = self.keys.get(key_id) if key_id is not None else None
+        return base if not overrides else replace(base, **overrides)
+
+
+def parse_display(raw: Any) -> DisplaySettings:
+    """The `display` YAML section:
+
+        display:
+          annotate: false          # gateway-wide defaults ...
+          language: en
+          teams: {support: {annotate: true, language: fr}}
+          keys: {key_0a1b2c3d4e5f: {annotate: true}}
+
+    Teams and keys take the same keys as the defaults and override only what they set.
+    Raises ConfigError naming the bad key.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError("config: 'display' must be a mapping")
+    own = {k: v for k, v in raw.items() if k not in ("teams", "keys")}
+    default = DisplayPolicy(**_display_overrides("display", own))
+    teams = {
+        name: replace(default, **_display_overrides(f"display.teams.{name}", body))
+        for name, body in _display_section(raw, "teams").items()
+    }
+    keys = {
+        key_id: _display_overrides(f"display.keys.{key_id}", body)
+        for key_id, body in _display_section(raw, "keys").items()
+    }
+    return DisplaySettings(default=default, teams=teams, keys=keys)
+
+
+def _display_section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    section = raw.get(name) or {}
+    if not isinstance(section, dict) or not all(isinstance(k, str) for k in section):
+        raise ConfigError(f"config: 'display.{name}' must map names to settings")
+    return section
+
+
+def _display_overrides(where: str, raw: Any) -> dict[str, Any]:
+    """Checked `DisplayPolicy` keyword arguments from one YAML mapping."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: '{where}' must be a mapping")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("annotate", "equivalents"):
+            if not isinstance(value, bool):
+                raise ConfigError(f"config: '{where}.{key}' must be true or false")
+            out[key] = value
+        elif key == "language":
+            out[key] = _one_of(f"{where}.language", value, tuple(LANGUAGES))
+        elif key == "equivalent":
+            out[key] = _one_of(f"{where}.equivalent", value, (*FACTOR_BY_NAME, "none"))
+        elif key == "template":
+            out[key] = _template(f"{where}.template", value)
+        elif key == "units":
+            if not isinstance(value, dict):
+                raise ConfigError(f"config: '{where}.units' must be a mapping")
+            for kind, unit in value.items():
+                if kind not in UNIT_CHOICES:
+                    raise ConfigError(f"config: unknown key '{where}.units.{kind}'")
+                choice = _one_of(f"{where}.units.{kind}", unit, UNIT_CHOICES[kind])
+                out[f"{kind}_unit"] = choice
+        else:
+            raise ConfigError(f"config: unknown key '{where}.{key}'")
+    return out
+
+
+def _one_of(where: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"config: '{where}' must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _template(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"config: '{where}' must be a non-empty string")
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ConfigError(f"config: '{where}': {exc}") from None
+    unknown = sorted(names - TEMPLATE_FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"config: '{where}' uses unknown field {{{unknown[0]}}} "
+            f"(known: {', '.join(sorted(TEMPLATE_FIELDS))})"
+        )
+    return value
+
+
 __all__ = [
+    "END_USER_MODES",
     "SETTINGS",
     "TRANSLATED_PROVIDERS",
     "ConfigError",
     "Deployment",
+    "DisplayPolicy",
+    "DisplaySettings",
     "Settings",
     "anthropic_root",
     "catalog_warnings",
     "load_settings",
+    "parse_display",
     "unknown_variables",
 ]

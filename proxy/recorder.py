@@ -17,6 +17,7 @@ from proxy.events import UsageEvent
 from proxy.logs import log_call
 from proxy.metrics import Metrics
 from proxy.store.writer import UsageWriter
+from proxy.tasks import label_event
 from proxy.tokens import count_texts
 from proxy.usage import TokenUsage
 
@@ -63,6 +64,7 @@ class Recorder:
         self.tracer = tracer
         self.writer = writer
         self.budgets = budgets  # proxy.budgets.BudgetGuard or None
+        self.conversations: Any = None  # proxy.conversation_totals.ConversationTotals
         self.recent = RecentEvents()
         self._grid = grid  # LiveGridIntensity or None
 
@@ -119,6 +121,9 @@ class Recorder:
             grid_intensity=self._grid.get(zone) if self._grid is not None and zone else None,
         )
         _fill(event, imp, usage, usage_source)
+        # Right-sizing: the call's task shape, from its request and token counts (no text
+        # is kept). Routing computes the request-time part earlier and may pass it here.
+        label_event(event, call.request)
         return event, imp
 
     def record(self, event: UsageEvent, *, duration_s: float) -> None:
@@ -127,6 +132,8 @@ class Recorder:
         self.metrics.observe_try(event)
         self.writer.submit(event)
         self.recent.put(event)
+        if self.conversations is not None:
+            self.conversations.add(event)
         if self.budgets is not None and event.energy_wh and self.budgets.has_budget(event.team):
             self.budgets.add(
                 event.team, event.emissions_gco2e, event.energy_wh, event_id=event.event_id

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.auth import KeyCache
 from proxy.config import ConfigError, Settings
+from proxy.conversation_totals import ConversationTotals
+from proxy.end_users import EndUserIds
 from proxy.metrics import Metrics
 from proxy.recorder import Recorder
 from proxy.routing import Router
@@ -38,6 +40,8 @@ class Runtime:
     metrics: Metrics
     writer: UsageWriter
     recorder: Recorder
+    conversations: ConversationTotals  # running totals per conversation
+    end_users: EndUserIds  # how end-user ids are stored
     grid: Any = None  # proxy.grid_live.LiveGridIntensity when configured
     rollups: Any = None  # proxy.reports.rollups.RollupTask
     budgets: Any = None  # proxy.budgets.BudgetGuard
@@ -86,6 +90,11 @@ class Runtime:
         await rollups.start()
         budgets = BudgetGuard(engine, writer=writer, metrics=metrics)
         await budgets.start()
+        conversations = ConversationTotals(engine)
+        recorder = Recorder(
+            metrics=metrics, writer=writer, grid=grid, budgets=budgets, tracer=tracer
+        )
+        recorder.conversations = conversations
         return cls(
             settings=settings,
             engine=engine,
@@ -94,12 +103,12 @@ class Runtime:
             router=Router(settings),
             metrics=metrics,
             writer=writer,
-            recorder=Recorder(
-                metrics=metrics, writer=writer, grid=grid, budgets=budgets, tracer=tracer
-            ),
+            recorder=recorder,
             grid=grid,
             rollups=rollups,
             budgets=budgets,
+            conversations=conversations,
+            end_users=EndUserIds.from_settings(settings),
         )
 
     async def close(self) -> None:

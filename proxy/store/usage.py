@@ -42,7 +42,8 @@ async def insert_events(
 
 
 async def _insert(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    params = [{name: row[name] for name in EVENT_COLUMNS} for row in rows]
+    # Rows spooled by an older version lack the newer (nullable) columns: stored as NULL.
+    params = [{name: row.get(name) for name in EVENT_COLUMNS} for row in rows]
     await conn.execute(_INSERTS[conn.dialect.name], params)
 
 
