@@ -1,5 +1,6 @@
 # Wattgate gateway image: `docker build -t wattgate .` then
 # `docker run -p 4000:4000 -e OPENAI_API_KEY -e WATTGATE_MASTER_KEY wattgate`.
+# The `providers` extra (litellm) is installed: Anthropic, Gemini, Bedrock... deployments work.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,15 +8,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-WORKDIR /app
-COPY pyproject.toml README.md ./
+# A plain (non-editable) install: the migrations ship inside the package.
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
 COPY estimators ./estimators
 COPY proxy ./proxy
 COPY migrations ./migrations
-# Editable on purpose: proxy/store/migrate.py finds migrations/ next to the source tree.
-RUN pip install -e . \
+RUN pip install '.[providers]' \
+    && rm -rf /src \
     && useradd --system --uid 10001 --home-dir /data --create-home wattgate
 
+WORKDIR /data
 USER wattgate
 ENV WATTGATE_HOST=0.0.0.0 \
     WATTGATE_PORT=4000 \

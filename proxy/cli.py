@@ -8,56 +8,172 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
 from proxy import __version__
-from proxy.config import SETTINGS, ConfigError, Settings, load_settings
+from proxy.config import (
+    SETTINGS,
+    ConfigError,
+    Settings,
+    catalog_warnings,
+    load_settings,
+    unknown_variables,
+)
+from proxy.logs import LEVELS
 from proxy.render import FORMATS, render
 
 T = TypeVar("T")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+log = logging.getLogger("wattgate")
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["config"] = value
+
+
+def _config_option() -> click.Option:
+    return click.Option(
+        ["--config"],
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        callback=_remember_config,
+        help="YAML file with models, deployments and teams (env: WATTGATE_CONFIG).",
+    )
+
+
+class CommandGroup(click.Group):
+    """A group whose commands all take `--config` too, so it works before or after the
+    command name (`wattgate --config F serve` and `wattgate serve --config F`)."""
+
+    group_class = type  # subgroups are CommandGroups as well
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group):
+            cmd.params.append(_config_option())
+        super().add_command(cmd, name)
 
 
 def _settings(ctx: click.Context) -> Settings:
-    try:
-        return load_settings(config_path=ctx.obj.get("config"))
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
+    """The settings every command reads (loaded once per command); unknown `WATTGATE_*`
+    variables are warned about."""
+    state = ctx.ensure_object(dict)
+    if "settings" not in state:
+        try:
+            state["settings"] = load_settings(config_path=state.get("config"))
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration error: {exc}") from None
+        if ctx.info_name != "serve":  # serve logs them, in the log format asked
+            for warning in unknown_variables():
+                click.echo(f"warning: {warning}", err=True)
+    return state["settings"]
 
 
 def _run(coro: Awaitable[T]) -> T:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-def _with_engine(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Run an async command body against a migrated database engine."""
+def _probe(url: str, setting: str) -> None:
+    from proxy.store.db import DatabaseUnavailable, probe
 
-    @wraps(fn)
-    @click.pass_context
-    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
-        settings = _settings(ctx)
+    try:
+        _run(probe(url))
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(f"{setting}: {exc}") from None
 
-        async def main() -> Any:
+
+@contextmanager
+def _readable_database(settings: Settings) -> Iterator[str]:
+    """The URL a read-only command reads; never creates or migrates the real database.
+
+    A database that does not exist yet (or was never migrated) reads as an empty one: the
+    command runs against a throw-away empty schema, so every output format keeps its shape.
+    A database at another schema revision is an error (`wattgate db upgrade` fixes it).
+    What was read is kept for `say_if_empty`.
+    """
+    from proxy.store.db import display_url, sqlite_path
+    from proxy.store.migrate import current, head, upgrade
+
+    url, setting = settings.database_url, settings.source("database_url")
+    reading = click.get_current_context().ensure_object(dict)
+    reading["database"] = display_url(url)
+    path = sqlite_path(url)
+    missing = path is not None and not path.exists()
+    if not missing:
+        _probe(url, setting)
+        revision = current(url)
+        if revision == head():
+            yield url
+            return
+        if revision is not None:
+            raise click.ClickException(
+                f"{setting}: the database is at schema revision {revision}, this wattgate "
+                f"reads {head()} (run: wattgate db upgrade)"
+            )
+    reading["database"] += " (no such file yet)" if missing else " (no tables yet)"
+    with tempfile.TemporaryDirectory(prefix="wattgate-empty-") as folder:
+        empty = f"sqlite+aiosqlite:///{folder}/empty.db"
+        upgrade(empty)
+        yield empty
+
+
+@contextmanager
+def _writable_database(settings: Settings) -> Iterator[str]:
+    """The URL of the real database, migrated to the newest schema (created if needed)."""
+    from proxy.store.migrate import upgrade
+
+    _probe(settings.database_url, settings.source("database_url"))
+    upgrade(settings.database_url)
+    yield settings.database_url
+
+
+ReadOnly = bool | Callable[[dict[str, Any]], bool]
+
+
+def with_engine(*, read_only: ReadOnly = False) -> Callable[..., Any]:
+    """Run an async command body `fn(engine, **options)` against the configured database.
+
+    `read_only` (or a function of the command's options saying so) commands never create,
+    migrate or write the database; the others bring it to the newest schema first.
+    """
+
+    def decorate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        @wraps(fn)
+        @click.pass_context
+        def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
             from proxy.store.db import create_engine
-            from proxy.store.migrate import upgrade
 
-            await asyncio.to_thread(upgrade, settings.database_url)
-            engine = create_engine(settings.database_url)
-            try:
-                return await fn(engine, *args, **kwargs)
-            finally:
-                await engine.dispose()
+            settings = _settings(ctx)
+            reading = read_only(kwargs) if callable(read_only) else read_only
+            opener = _readable_database if reading else _writable_database
 
-        try:
-            return _run(main())
-        except (OSError, ConnectionError) as exc:
-            raise click.ClickException(f"database unreachable: {exc}") from None
+            async def main(url: str) -> Any:
+                engine = create_engine(url)
+                try:
+                    return await fn(engine, *args, **kwargs)
+                finally:
+                    await engine.dispose()
 
-    return wrapper
+            with opener(settings) as url:
+                return _run(main(url))
+
+        return wrapper
+
+    return decorate
+
+
+def say_if_empty(rows: list[Any], what: str) -> None:
+    """On stderr, when a read-only command found nothing: what, and which database was
+    read (`no calls in 2026-10 in sqlite+aiosqlite:///./wattgate.db`)."""
+    if not rows:
+        database = click.get_current_context().ensure_object(dict).get("database", "?")
+        click.echo(f"no {what} in {database}", err=True)
 
 
 format_option = click.option(
@@ -70,13 +186,14 @@ format_option = click.option(
 )
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=CommandGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="wattgate")
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
     envvar="WATTGATE_CONFIG",
-    help="YAML file with models, deployments and teams (env: WATTGATE_CONFIG).",
+    help="YAML file with models, deployments and teams (env: WATTGATE_CONFIG); "
+    "every command also takes it after its name.",
 )
 @click.pass_context
 def cli(ctx: click.Context, config: str | None) -> None:
@@ -86,11 +203,12 @@ def cli(ctx: click.Context, config: str | None) -> None:
     \b
     Examples:
       wattgate serve                        # proxy on 127.0.0.1:4000, SQLite, api.openai.com
+      wattgate serve --config wattgate.yaml
       wattgate teams create search
       wattgate keys create --team search    # prints the key once
     """
     ctx.ensure_object(dict)
-    ctx.obj["config"] = config
+    ctx.obj.setdefault("config", config)
 
 
 def _env_help() -> str:
@@ -99,42 +217,67 @@ def _env_help() -> str:
 
 @cli.command(context_settings=CONTEXT, epilog="\b\nEnvironment:\n" + _env_help())
 @click.option("--host", help="Interface to listen on (env: WATTGATE_HOST, default 127.0.0.1).")
-@click.option("--port", type=int, help="Port to listen on (env: WATTGATE_PORT, default 4000).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port to listen on (env: WATTGATE_PORT, default 4000).",
+)
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    type=click.Choice(LEVELS),
     help="Log verbosity (env: WATTGATE_LOG_LEVEL).",
 )
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str | None) -> None:
-    """Run the gateway (uvicorn with uvloop and httptools)."""
-    import uvicorn
+    """Run the gateway (uvicorn with uvloop and httptools).
 
-    from proxy.app import create_app
+    Before anything starts it checks the configuration, the port and the database, and
+    stops with one line naming the setting at fault.
+    """
+    from proxy.logs import setup_logging
+    from proxy.preflight import PreflightError, bind, check_database, check_extras
+    from proxy.store.db import display_url
 
     settings = _settings(ctx)
     host = host or settings.host
     port = port or settings.port
     level = log_level or settings.log_level
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    setup_logging(level=level, fmt=settings.log_format, library_level=settings.library_log_level)
+    for warning in unknown_variables():  # first: a misspelt variable may explain an error
+        log.warning(warning)
+    try:
+        check_extras(settings)
+        sock = bind(
+            host,
+            port,
+            host_setting="--host" if ctx.params["host"] else settings.source("host"),
+            port_setting="--port" if ctx.params["port"] else settings.source("port"),
+        )
+        _run(check_database(settings))
+    except PreflightError as exc:
+        raise click.ClickException(str(exc)) from None
+    import uvicorn
+
+    from proxy.app import create_app
+
+    for warning in catalog_warnings(settings):
+        log.warning(warning)
+    log.info(
+        "wattgate %s on http://%s:%s (upstream %s, database %s, %s mode)",
+        __version__, host, port, settings.upstream_base_url,
+        display_url(settings.database_url), "open" if settings.open_mode else "team-key",
     )
-    click.echo(
-        f"wattgate {__version__} on http://{host}:{port}  (upstream {settings.upstream_base_url}, "
-        f"database {settings.database_url.split('://')[0]})",
-        err=True,
-    )
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
-        host=host,
-        port=port,
         loop="uvloop",
         http="httptools",
-        access_log=False,
-        log_level=level,
+        access_log=False,  # the access line comes from Wattgate itself (proxy.logs)
+        log_config=None,  # keep the handlers set up above
+        log_level=None,
         lifespan="on",
         server_header=False,
     )
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @cli.command("mock-upstream", context_settings=CONTEXT)
@@ -160,15 +303,12 @@ def db() -> None:
 @click.pass_context
 def upgrade(ctx: click.Context) -> None:
     """Apply every pending migration (the gateway also does this on start)."""
+    from proxy.store.db import display_url
     from proxy.store.migrate import current
-    from proxy.store.migrate import upgrade as run_upgrade
 
     settings = _settings(ctx)
-    try:
-        run_upgrade(settings.database_url)
-    except (OSError, ConnectionError) as exc:
-        raise click.ClickException(f"database unreachable: {exc}") from None
-    click.echo(f"database at revision {current(settings.database_url)}")
+    with _writable_database(settings) as url:
+        click.echo(f"database at revision {current(url)} ({display_url(url)})")
 
 
 @cli.group(context_settings=CONTEXT)
@@ -179,7 +319,7 @@ def teams() -> None:
 @teams.command("create", context_settings=CONTEXT)
 @click.argument("name")
 @format_option
-@_with_engine
+@with_engine()
 async def teams_create(engine: Any, name: str, fmt: str) -> None:
     """Create team NAME."""
     from proxy.store.errors import AlreadyExists
@@ -194,12 +334,13 @@ async def teams_create(engine: Any, name: str, fmt: str) -> None:
 
 @teams.command("list", context_settings=CONTEXT)
 @format_option
-@_with_engine
+@with_engine(read_only=True)
 async def teams_list(engine: Any, fmt: str) -> None:
     """List teams."""
     from proxy.store.keys import list_teams
 
     rows = [{"team": t.name, "created_at": t.created_at} for t in await list_teams(engine)]
+    say_if_empty(rows, "teams")
     click.echo(render(rows, fmt, ["team", "created_at"]), nl=False)
 
 
@@ -219,7 +360,7 @@ def keys() -> None:
     show_default=True,
     help="text prints the key alone; json adds key_id and team.",
 )
-@_with_engine
+@with_engine()
 async def keys_create(engine: Any, team: str, name: str | None, fmt: str) -> None:
     """Create a key for TEAM and print it (it cannot be shown again)."""
     import orjson
@@ -247,11 +388,16 @@ async def keys_create(engine: Any, team: str, name: str | None, fmt: str) -> Non
 @keys.command("list", context_settings=CONTEXT)
 @click.option("--team", help="Only this team's keys.")
 @format_option
-@_with_engine
+@with_engine(read_only=True)
 async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
     """List keys (never their secret)."""
+    from proxy.store.errors import NotFound
     from proxy.store.keys import list_keys
 
+    try:
+        keys = await list_keys(engine, team=team)
+    except NotFound:
+        raise click.ClickException(f"team '{team}' does not exist") from None
     rows = [
         {
             "key_id": k.key_id,
@@ -261,8 +407,9 @@ async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
             "created_at": k.created_at,
             "revoked_at": k.revoked_at,
         }
-        for k in await list_keys(engine, team=team)
+        for k in keys
     ]
+    say_if_empty(rows, "keys")
     click.echo(
         render(rows, fmt, ["key_id", "team", "name", "prefix", "created_at", "revoked_at"]),
         nl=False,
@@ -271,7 +418,7 @@ async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
 
 @keys.command("revoke", context_settings=CONTEXT)
 @click.argument("key_id")
-@_with_engine
+@with_engine()
 async def keys_revoke(engine: Any, key_id: str) -> None:
     """Revoke KEY_ID (running gateways stop accepting it within WATTGATE_KEY_CACHE_TTL_S)."""
     from proxy.store.keys import revoke_key

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 import orjson
+from click.core import ParameterSource
 
-from proxy.cli import CONTEXT, _settings, _with_engine, cli, format_option, teams
+from proxy.cli import CONTEXT, _settings, cli, format_option, say_if_empty, teams, with_engine
 from proxy.render import render
 
 
@@ -55,12 +56,12 @@ def _filter(*, start: str | None, end: str | None, month: str | None, quarter: s
               help="Group by any of team, model, provider, key, user, day, month "
                    "(comma-separated; user: the end user, hashed unless stored plain).")
 @click.option("--esg", is_flag=True,
-              help="ESG export (GHG Protocol Scope 3 Cat. 1, SCI); json or csv.")
+              help="ESG export (GHG Protocol Scope 3 Cat. 1, SCI); json (default) or csv.")
 @click.option("--savings/--no-savings", default=True, show_default=True,
               help="Add the top 5 right-sizing opportunities (table, markdown, json; "
                    "never csv: use `wattgate whatif --format csv`).")
 @format_option
-@_with_engine
+@with_engine(read_only=True)
 async def report(engine: Any, start: str | None, end: str | None, month: str | None,
                  quarter: str | None, year: str | None, team: str | None, model: str | None,
                  provider: str | None, key: str | None, by: str | None, esg: bool,
@@ -73,7 +74,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
       wattgate report --month 2026-10 --by team,model
       wattgate report --month 2026-10 --team support --by user
       wattgate report --quarter 2026Q3 --team search --format csv
-      wattgate report --year 2026 --esg --format json
+      wattgate report --year 2026 --esg              # JSON; --format csv for a table
     """
     from proxy.reports.esg import esg_csv, esg_export
     from proxy.reports.queries import COLUMNS, ReportError, parse_groupings, run_report
@@ -87,15 +88,20 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
     except ReportError as exc:
         raise click.BadParameter(str(exc), param_hint="--by") from None
     if esg:
+        if click.get_current_context().get_parameter_source("fmt") is ParameterSource.DEFAULT:
+            fmt = "json"
         if fmt not in ("json", "csv"):
             raise click.BadParameter("the ESG export comes as --format json or --format csv",
                                      param_hint="--format")
-        export = esg_export(await run_report(engine, f, ("team", "provider")))
+        by_team = await run_report(engine, f, ("team", "provider"))
+        say_if_empty(by_team.rows, f"calls in {f.period.label}")
+        export = esg_export(by_team)
         await add_reduction_opportunities(export, engine, f, _settings(click.get_current_context()))
         click.echo(esg_csv(export) if fmt == "csv" else
                    orjson.dumps(export, option=orjson.OPT_INDENT_2).decode(), nl=fmt != "csv")
         return
     result = await run_report(engine, f, groups)
+    say_if_empty(result.rows, f"calls in {f.period.label}")
     top = await top_savings(engine, f) if savings and fmt != "csv" else None
     if fmt == "json":
         body = result.to_dict()
@@ -114,7 +120,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
               help="Override the default alternative for a model (repeatable).")
 @_until_period_options
 @format_option
-@_with_engine
+@with_engine(read_only=True)
 async def whatif_cmd(engine: Any, to_model: str | None, alt: tuple[str, ...], **kwargs: Any
                      ) -> None:
     """Right-sizing: the energy and emissions of a team's calls now, and on a smaller model
@@ -134,6 +140,7 @@ async def whatif_cmd(engine: Any, to_model: str | None, alt: tuple[str, ...], **
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--alt") from None
     rows = await whatif(engine, f, to=to_model, overrides=overrides)
+    say_if_empty(rows, f"calls in {f.period.label}")
     click.echo(render(rows, fmt, COLUMNS), nl=False)
 
 
@@ -145,7 +152,8 @@ async def whatif_cmd(engine: Any, to_model: str | None, alt: tuple[str, ...], **
 @click.option("--hard-wh", type=float, help="Hard monthly budget, Wh (429 when over).")
 @click.option("--clear", is_flag=True, help="Remove the team's budget.")
 @format_option
-@_with_engine
+@with_engine(read_only=lambda options: not options["clear"] and all(
+    options[k] is None for k in ("soft_gco2e", "hard_gco2e", "soft_wh", "hard_wh")))
 async def teams_budget(engine: Any, name: str, soft_gco2e: float | None,
                        hard_gco2e: float | None, soft_wh: float | None, hard_wh: float | None,
                        clear: bool, fmt: str) -> None:

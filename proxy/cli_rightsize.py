@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from proxy.cli import CONTEXT, _settings, _with_engine, cli, format_option
+from proxy.cli import CONTEXT, _settings, cli, format_option, with_engine
 from proxy.cli_reports import _filter, _period_options
 
 
@@ -17,7 +17,7 @@ from proxy.cli_reports import _filter, _period_options
               help="Only the shadow-evaluation evidence table (agreement per team, task and "
                    "candidate, with its 95% Wilson interval and the shadow calls' energy).")
 @format_option
-@_with_engine
+@with_engine(read_only=True)
 async def rightsize(engine: Any, evidence: bool, fmt: str, **selection: Any) -> None:
     """Where a smaller model would do: per team, model and task shape, the calls, their
     energy and emissions, what each candidate model class (config `rightsizing:`) would

@@ -8,19 +8,23 @@ starts listening.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from estimators import EstimatorError, Overrides
+from estimators import EstimatorError, Overrides, resolve_model
 from estimators.equivalents import FACTOR_BY_NAME
+from estimators.hardware import PROVIDERS, resolve_provider
 from proxy.annotation_languages import LANGUAGES
+from proxy.logs import FORMATS, LEVELS
 from proxy.rightsizing.config import (
     SECTIONS,
     RightsizingConfigError,
@@ -96,6 +100,8 @@ class Settings:
     upstream_retry_after_max_s: float = 30.0
     key_cache_ttl_s: float = 5.0
     log_level: str = "info"
+    log_format: str = "text"
+    library_log_level: str = "warning"
     electricitymaps_token: str | None = None
     electricitymaps_base_url: str = "https://api.electricitymap.org"
     otel_endpoint: str | None = None
@@ -108,6 +114,14 @@ class Settings:
     team_passthrough: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     display: DisplaySettings = field(default_factory=lambda: DisplaySettings())
     rightsizing: RightsizingSettings = RightsizingSettings()  # YAML sections, see SECTIONS
+    # Field -> where its value was set, as a user names it ("settings.port in FILE");
+    # fields not in it come from the environment or their default.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def source(self, name: str) -> str:
+        """The name to show a user for setting `name`: `WATTGATE_PORT` or
+        `settings.port in wattgate.yaml` (where its value was set)."""
+        return self.origins.get(name) or ENV_NAMES.get(name, name)
 
     @property
     def open_mode(self) -> bool:
@@ -201,6 +215,15 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "how soon a revoked key stops working, seconds",
     ),
     "WATTGATE_LOG_LEVEL": ("log_level", "debug, info, warning or error"),
+    "WATTGATE_LOG_FORMAT": (
+        "log_format",
+        "text (one line per event) or json (one object per line)",
+    ),
+    "WATTGATE_LIBRARY_LOG_LEVEL": (
+        "library_log_level",
+        "log level of the libraries Wattgate uses (uvicorn, aiohttp, SQLAlchemy, httpx); "
+        "litellm never logs below warning, as its debug output holds prompt text",
+    ),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),
     "WATTGATE_OTEL_ENDPOINT": (
         "otel_endpoint",
@@ -222,12 +245,21 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
 }
 
+ENV_NAMES = {name: var for var, (name, _) in SETTINGS.items()}
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+# Fields the YAML file sets from its own sections (or that are not settings at all).
+_NOT_SETTINGS = frozenset(
+    {"deployments", "seed_teams", "team_passthrough", "display", "rightsizing", "origins"}
+)
 _NAME_RE = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
+_IGNORED_ENV_PREFIXES = ("WATTGATE_TEST_",)  # read by the test suite, not by Wattgate
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
-    """Settings from the environment and, if named, the YAML file (YAML wins per key)."""
+    """Settings from the environment and, if named, the YAML file (YAML wins per key).
+
+    Every value is checked here, without I/O: a bad one raises `ConfigError` naming it.
+    """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for var, (name, _) in SETTINGS.items():
@@ -249,18 +281,130 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
     return Settings(**values)
 
 
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per `WATTGATE_*` environment variable that names no setting (a typo such
+    as `WATTGATE_DB_URL` would otherwise go unnoticed), with the closest known name."""
+    env = os.environ if env is None else env
+    out = []
+    for var in sorted(env):
+        if not var.startswith("WATTGATE_") or var in SETTINGS:
+            continue
+        if var.startswith(_IGNORED_ENV_PREFIXES):
+            continue
+        # Compared without the shared prefix, which would make every name look close.
+        names = {known.removeprefix("WATTGATE_"): known for known in SETTINGS}
+        close = difflib.get_close_matches(var.removeprefix("WATTGATE_"), names, n=1, cutoff=0.6)
+        hint = f" (did you mean {names[close[0]]}?)" if close else ""
+        out.append(f"environment variable {var} is not a Wattgate setting and is ignored{hint}")
+    return out
+
+
+def catalog_warnings(settings: Settings) -> list[str]:
+    """One warning per configured deployment whose model the catalog does not know and
+    whose size the config does not give: its calls get a wide fallback estimate."""
+    out = []
+    for index, dep in enumerate(settings.deployments):
+        overrides = dep.overrides or Overrides()
+        if overrides.model or overrides.total_params_b:
+            continue
+        model = dep.upstream_model or dep.name
+        if resolve_model(model, dep.provider) is None:
+            out.append(
+                f"config: models[{index}]: {model!r} is not in the model catalog, so its "
+                f"calls get a wide fallback estimate (set models[{index}].estimate.model, "
+                "or estimate.total_params_b)"
+            )
+    return out
+
+
+def _text(source: str, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(f"{source}: expected a string, got {raw!r}")
+    return raw
+
+
+def _http_url(source: str, raw: Any) -> str:
+    text = _text(source, raw).strip()
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{source}: {text!r} is not an http:// or https:// URL")
+    return text
+
+
+def _database_url(source: str, raw: Any) -> str:
+    from proxy.store.db import normalize_url  # SQLAlchemy: imported when a URL is given
+
+    text = _text(source, raw)
+    try:
+        normalize_url(text)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return text
+
+
+def _zone(source: str, raw: Any) -> str:
+    text = _text(source, raw).strip()
+    try:
+        Overrides(zone=text)
+    except EstimatorError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return text
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(source: str, raw: Any) -> str:
+        text = _text(source, raw).strip().lower()
+        if text not in options:
+            raise ConfigError(f"{source}: expected one of {', '.join(options)}, got {raw!r}")
+        return text
+
+    return check
+
+
+def _whole(low: int, high: int, what: str) -> Callable[[str, Any], int]:
+    def check(source: str, raw: Any) -> int:
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            value = low - 1
+        if not low <= value <= high:
+            raise ConfigError(f"{source}: expected {what} from {low} to {high}, got {raw!r}")
+        return value
+
+    return check
+
+
+# Settings whose values need more than their type says.
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "port": _whole(1, 65535, "a port number"),
+    "database_url": _database_url,
+    "upstream_base_url": _http_url,
+    "anthropic_base_url": _http_url,
+    "electricitymaps_base_url": _http_url,
+    "otel_endpoint": _http_url,
+    "grid_zone": _zone,
+    "log_level": _choice(LEVELS),
+    "library_log_level": _choice(LEVELS),
+    "log_format": _choice(FORMATS),
+    "upstream_retries": _whole(0, 10, "a whole number"),
+}
+
+
 def _coerce(source: str, name: str, raw: Any) -> Any:
+    check = _CHECKS.get(name)
+    if check is not None:
+        return check(source, raw)
     kind = _FIELD_TYPES[name]
     if kind == "tuple[str, ...]":
         return _string_list(source, raw)
     try:
-        if name == "upstream_retries":
-            value: Any = int(raw)
-            if value < 0 or value > 10:
-                raise ConfigError(f"{source}: expected a whole number from 0 to 10, got {raw!r}")
-            return value
         if kind == "int":
-            value = int(raw)
+            value: Any = int(raw)
             if value <= 0:
                 raise ValueError
             return value
@@ -271,9 +415,7 @@ def _coerce(source: str, name: str, raw: Any) -> Any:
             return value
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: expected a positive number, got {raw!r}") from None
-    if not isinstance(raw, str):
-        raise ConfigError(f"{source}: expected a string, got {raw!r}")
-    return raw
+    return _text(source, raw)
 
 
 def _string_list(source: str, raw: Any) -> tuple[str, ...]:
@@ -303,12 +445,16 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
         if key not in known:
             raise ConfigError(f"config: unknown key '{key}' (expected one of {sorted(known)})")
     values: dict[str, Any] = {}
-    for key, raw in (doc.get("settings") or {}).items():
-        if key not in _FIELD_TYPES or key in {
-            "deployments", "seed_teams", "team_passthrough", "display", "rightsizing"
-        }:
+    origins: dict[str, str] = {}
+    settings = doc.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError("config: 'settings' must be a mapping")
+    for key, raw in settings.items():
+        if key not in _FIELD_TYPES or key in _NOT_SETTINGS:
             raise ConfigError(f"config: unknown key 'settings.{key}'")
-        values[key] = _coerce(f"settings.{key}", key, raw)
+        origins[key] = f"settings.{key} in {path}"
+        values[key] = _coerce(origins[key], key, raw)
+    values["origins"] = origins
     models = doc.get("models") or []
     if not isinstance(models, list):
         raise ConfigError("config: 'models' must be a list")
@@ -332,24 +478,27 @@ def _rightsizing(doc: dict[str, Any], deployments: tuple[Deployment, ...]) -> Ri
 
 def _teams(raw: Any) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
     """`teams:` entries: a name, or a mapping with `name` and the team's `passthrough_paths`."""
+    from proxy.store.keys import validate_team_name
+
     if not isinstance(raw, list):
         raise ConfigError("config: 'teams' must be a list of team names or mappings")
     names: list[str] = []
     paths: dict[str, tuple[str, ...]] = {}
     for i, entry in enumerate(raw):
-        if isinstance(entry, str):
-            names.append(entry)
-            continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise ConfigError(f"config: 'teams[{i}]' must be a team name or have a 'name'")
-        for key in entry:
-            if key not in {"name", "passthrough_paths"}:
-                raise ConfigError(f"config: unknown key 'teams[{i}].{key}'")
-        names.append(entry["name"])
-        if "passthrough_paths" in entry:
-            paths[entry["name"]] = _string_list(
-                f"teams[{i}].passthrough_paths", entry["passthrough_paths"]
-            )
+        if isinstance(entry, dict):
+            for key in entry:
+                if key not in {"name", "passthrough_paths"}:
+                    raise ConfigError(f"config: unknown key 'teams[{i}].{key}'")
+            name, where = entry.get("name"), f"teams[{i}].name"
+        else:
+            name, where = entry, f"teams[{i}]"
+        try:
+            validate_team_name(name if isinstance(name, str) else "")
+        except ValueError as exc:
+            raise ConfigError(f"config: '{where}': {exc}") from None
+        names.append(name)
+        if isinstance(entry, dict) and "passthrough_paths" in entry:
+            paths[name] = _string_list(f"teams[{i}].passthrough_paths", entry["passthrough_paths"])
     return tuple(names), paths
 
 
@@ -383,13 +532,20 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         raise ConfigError(f"config: '{where}.name' is required")
     if not _NAME_RE.match(raw["name"]):
         raise ConfigError(f"config: '{where}.name' has characters a model name cannot have")
+    upstream_model = raw.get("upstream_model")
+    if upstream_model is not None and not (
+        isinstance(upstream_model, str) and _NAME_RE.match(upstream_model)
+    ):
+        raise ConfigError(f"config: '{where}.upstream_model' must be a model name")
+    if raw.get("provider") is not None:
+        _provider(f"config: '{where}.provider'", raw["provider"])
     base_url = raw.get("base_url")
     if base_url is None and raw.get("provider") in _NO_BASE_URL:
         base_url = ""  # litellm knows the provider's endpoint (and reads its credentials)
     elif not isinstance(base_url, str) or not base_url:
         raise ConfigError(f"config: '{where}.base_url' is required")
-    elif not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"config: '{where}.base_url' must start with http:// or https://")
+    else:
+        base_url = _http_url(f"config: '{where}.base_url'", base_url)
     api_key = None
     if raw.get("api_key_env"):
         api_key = env.get(raw["api_key_env"])
@@ -399,12 +555,20 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
             )
     estimate = dict(raw.get("estimate") or {})
     provider = raw.get("provider") or _provider_from_url(base_url)
-    if not isinstance(provider, str):
-        raise ConfigError(f"config: '{where}.provider' must be a string")
     estimate.setdefault("provider", provider)
-    zone = raw.get("zone") or grid_zone
+    zone = raw.get("zone")
+    if zone is not None:
+        zone = _zone(f"config: '{where}.zone'", zone)
+    zone = zone or grid_zone
     if zone:
         estimate.setdefault("zone", zone)
+    model = estimate.get("model")
+    if isinstance(model, str) and resolve_model(model, provider) is None:
+        raise ConfigError(
+            f"config: '{where}.estimate.model': {model!r} is not in the model catalog "
+            "(use a catalog id such as 'openai/gpt-4o', or leave it out and set "
+            "total_params_b)"
+        )
     try:
         overrides = Overrides.from_mapping(estimate)
     except EstimatorError as exc:
@@ -439,7 +603,7 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         base_url=base_url,
         api_key=api_key,
         provider=provider,
-        upstream_model=raw.get("upstream_model"),
+        upstream_model=upstream_model,
         overrides=overrides,
         timeout_s=timeout,
         retries=retries,
@@ -448,6 +612,20 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         params=tuple(params.items()),
         id=_optional_name(where, raw.get("id")),
         stream_usage=stream_usage,
+    )
+
+
+def _provider(source: str, raw: Any) -> str:
+    """A provider name the estimator or the translation layer knows."""
+    if isinstance(raw, str) and (raw in TRANSLATED_PROVIDERS or resolve_provider(raw)[1]):
+        return raw
+    names = sorted({*PROVIDERS, *TRANSLATED_PROVIDERS})
+    close = difflib.get_close_matches(str(raw), names, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(
+        f"{source}: unknown provider {raw!r}{hint}; known: {', '.join(names)} (vllm, "
+        "ollama, llamacpp... are 'selfhosted'; use 'generic' for another OpenAI-compatible "
+        "service)"
     )
 
 
@@ -633,6 +811,8 @@ __all__ = [
     "DisplaySettings",
     "Settings",
     "anthropic_root",
+    "catalog_warnings",
     "load_settings",
     "parse_display",
+    "unknown_variables",
 ]

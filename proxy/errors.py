@@ -8,6 +8,7 @@
      ├── PermissionDenied      403  permission_error        admin-only routes
      ├── NotFoundError         404  not_found_error
      ├── BudgetExceeded        429  budget_exceeded
+     ├── ProvidersExtraMissing 501  server_error            litellm not installed
      └── UpstreamError         502  upstream_error          unreachable upstream
           └── UpstreamTimeout  504  upstream_timeout
 
@@ -74,6 +75,21 @@ class BudgetExceeded(ProxyError):
     status = 429
     type = "budget_exceeded"
     code = "budget_exceeded"
+
+
+class ProvidersExtraMissing(ProxyError):
+    """A deployment reached through litellm, in an install without the `providers` extra."""
+
+    status = 501
+    type = "server_error"
+    code = "providers_extra_missing"
+
+    def __init__(self, cause: ImportError) -> None:
+        super().__init__(
+            "This model's provider is reached through litellm, which is not installed "
+            f"({cause}): install Wattgate with the 'providers' extra "
+            "(pip install 'wattgate[providers]')."
+        )
 
 
 class UpstreamError(ProxyError):

@@ -53,6 +53,7 @@ from proxy.exchange import (
 )
 from proxy.forward import DEFAULT_FORWARD_HEADERS, HeaderAllowList
 from proxy.impacts import impact_headers, impacts_doc
+from proxy.logs import log_upstream_failure
 from proxy.path_policy import DEFAULT_PASSTHROUGH, PassthroughPolicy, upstream_target
 from proxy.protocols import MESSAGES, Protocol, protocol_for
 from proxy.recorder import local_usage
@@ -362,6 +363,7 @@ class Gateway:
         event, _ = recorder.measure(
             call, status=exc.status, usage=None, usage_source="none", error_type=exc.code
         )
+        log_upstream_failure(event, exc)
         now = perf_counter()
         recorder.record(event, duration_s=now - t_start)
         if final:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from estimators import Impacts, estimate, resolve_model
 from proxy.events import UsageEvent
+from proxy.logs import log_call
 from proxy.metrics import Metrics
 from proxy.store.writer import UsageWriter
 from proxy.tasks import label_event
@@ -156,6 +157,7 @@ class Recorder:
             overhead_s=overhead_s,
             ttft_s=event.ttft_s,
         )
+        log_call(event)
         if self.tracer is not None:
             self.tracer.record(event, duration_s=duration_s)
 

@@ -25,9 +25,16 @@ import orjson
 
 from proxy.call import Call
 from proxy.config import TRANSLATED_PROVIDERS, Deployment
-from proxy.errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout
+from proxy.errors import (
+    BadRequest,
+    ProvidersExtraMissing,
+    ProxyError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from proxy.exchange import Answer, BodyAnswer, StreamAnswer, fill_usage
 from proxy.forward import JSON_CONTENT, SSE_CONTENT, HeaderAllowList, caller_key, gateway_headers
+from proxy.logs import quiet_litellm
 from proxy.protocols import CHAT_COMPLETIONS
 from proxy.protocols.chat_completions import ChatStreamRelay, client_wants_usage
 from proxy.retries import Tries
@@ -50,7 +57,11 @@ class ProviderError(ProxyError):
 def _import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
-    import litellm
+    try:
+        import litellm
+    except ImportError as exc:
+        raise ProvidersExtraMissing(exc) from None
+    quiet_litellm()  # its debug logs carry prompts; it adds a handler of its own on import
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True

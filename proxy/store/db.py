@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 # Plain scheme -> async driver, so `postgresql://...` from an operator's environment just works.
@@ -18,18 +20,77 @@ _ASYNC_DRIVERS = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+PG_CONNECT_TIMEOUT_S = 5
+_SUPPORTED = "sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db"
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used. The message is one line that names the database
+    (never its password) and the reason."""
 
 
 def normalize_url(url: str | URL) -> URL:
-    """`url` with its async driver; ValueError for a database Wattgate does not support."""
-    parsed = make_url(url) if isinstance(url, str) else url
+    """`url` with its async driver; ValueError for a URL that cannot be parsed or a database
+    Wattgate does not support (the message never repeats the URL: it may hold a password)."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ValueError(f"not a database URL (expected {_SUPPORTED})") from None
     driver = _ASYNC_DRIVERS.get(parsed.drivername)
     if driver is None:
-        supported = "sqlite+aiosqlite:///path.db, postgresql+asyncpg://user@host/db"
         raise ValueError(
-            f"unsupported database URL scheme {parsed.drivername!r}; use one of: {supported}"
+            f"unsupported database URL scheme {parsed.drivername!r} (expected {_SUPPORTED})"
         )
     return parsed.set(drivername=driver)
+
+
+def display_url(url: str | URL) -> str:
+    """The URL to show people: its password masked."""
+    return normalize_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL and in-memory SQLite."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+async def probe(url: str | URL) -> None:
+    """Connect once and run `SELECT 1`, or raise `DatabaseUnavailable` saying why.
+
+    A SQLite file is created on first use, but not its folder: a missing folder is
+    reported here rather than as SQLite's "unable to open database file".
+    """
+    parsed = normalize_url(url)
+    path = sqlite_path(parsed)
+    if path is not None and not path.parent.is_dir():
+        raise DatabaseUnavailable(
+            f"the folder of SQLite file {path} does not exist (create it first)"
+        )
+    engine = create_engine(parsed)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, DBAPIError) as exc:
+        raise DatabaseUnavailable(f"cannot use {_where(parsed)}: {_reason(exc)}") from None
+    finally:
+        await engine.dispose()
+
+
+def _where(url: URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {url.database}"
+    return f"PostgreSQL database {url.database!r} at {url.host or 'localhost'}:{url.port or 5432}"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError):
+        return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {PG_CONNECT_TIMEOUT_S} s"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def create_engine(url: str | URL) -> AsyncEngine:
@@ -45,7 +106,7 @@ def create_engine(url: str | URL) -> AsyncEngine:
         pool_pre_ping=True,  # notice a restarted server before a batch fails on a dead connection
         pool_recycle=1800,
         # asyncpg waits 60 s for a connection by default: far too long to notice an outage.
-        connect_args={"timeout": 5, "command_timeout": 30},
+        connect_args={"timeout": PG_CONNECT_TIMEOUT_S, "command_timeout": 30},
     )
 
 

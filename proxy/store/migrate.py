@@ -15,9 +15,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+import proxy.migrations
 from proxy.store.db import create_engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# The repository's top-level `migrations/` folder, which the wheel installs as
+# `proxy.migrations` (see setup.py): found the same way from a checkout and an install.
+MIGRATIONS_DIR = Path(proxy.migrations.__file__).parent
 
 
 def alembic_config(url: str) -> Config:
