@@ -208,18 +208,19 @@ def gpu_joules(load: Load, n_in: int, n_cached: int, n_out: int) -> float:
     """GPU joules of one call: prefill (linear + attention), cached tokens, decode with its
     context-length term, and the fixed per-call part. When this call's context would not fit
     `batch` sequences in the KV-cache room, the batch shrinks to what fits."""
-    e_out = load.e_out
+    (e_out, e_kv, e_in, e_attn, e_cached, e_call, _, batch, kv_cap, step_j, read_j, moe_r,
+     flop_j, _) = load
     ctx = n_in + n_out * 0.5
-    if n_out and ctx * load.batch > load.kv_cap:
-        b = load.kv_cap / ctx
+    if n_out and ctx * batch > kv_cap:
+        b = kv_cap / ctx
         b = b if b > 1.0 else 1.0
-        e_out = (load.step_j + load.read_j * weights_read_fraction(load.moe_r, b)) / b + load.flop_j
+        e_out = (step_j + read_j * weights_read_fraction(moe_r, b)) / b + flop_j
     return (
-        n_out * (e_out + load.e_kv * ctx)
-        + (n_in - n_cached) * load.e_in
-        + load.e_attn * (n_in * n_in - n_cached * n_cached)
-        + n_cached * load.e_cached
-        + load.e_call
+        n_out * (e_out + e_kv * ctx)
+        + (n_in - n_cached) * e_in
+        + e_attn * (n_in * n_in - n_cached * n_cached)
+        + n_cached * e_cached
+        + e_call
     )
 
 

@@ -67,11 +67,9 @@ class _Plan(NamedTuple):
     pue: float
     wue_onsite: float  # mL per Wh of IT energy (= L/kWh)
     wue_offsite: float  # mL per Wh of facility energy (= L/kWh of electricity generated)
-    water_up2: float  # extra squared log half-widths of water (WUE range)
-    water_down2: float
+    water_w: float  # factor the WUE range adds to water's range, either way
     emb_per_gpu_j: float  # g CO2e of embodied hardware per GPU joule (central)
-    emb_up2: float  # extra squared log half-widths of embodied (lifetime, service share)
-    emb_down2: float
+    emb_w: float  # factor lifetime and service share add to embodied's range, either way
     measured: tuple[float, float] | None  # IT J per output, per input token (declared)
     encoder: bool  # no decoding: output tokens cost nothing
     zone: str
@@ -129,14 +127,15 @@ def _hardware(hw: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
     return out
 
 
-def _quality(profile: ModelProfile) -> str:
-    if profile.model_id is None and profile.kind == "decoder":
-        return "fallback" if not profile.open_weights else "modelled-open-weights"
+def _quality(profile: ModelProfile, declared: bool) -> str:
+    """fallback: sized from the name; otherwise by what the parameters come from."""
+    if profile.model_id is None and not declared:
+        return "fallback"
     return "modelled-open-weights" if profile.open_weights else "modelled-closed"
 
 
 def _compat_plan(profile: ModelProfile, defaults: ProviderDefaults, mix: GridMix,
-                 warns: list[str]) -> _CompatPlan:
+                 warns: list[str], declared: bool) -> _CompatPlan:
     eco = PROVIDERS.get(profile.namespace, defaults)
     if profile.model_id is None or profile.eco_provider is None:
         warns.append("ecologits-compat: model unknown to EcoLogits; its formulas applied anyway")
@@ -157,7 +156,7 @@ def _compat_plan(profile: ModelProfile, defaults: ProviderDefaults, mix: GridMix
         zone=mix.zone,
         grid=mix.gco2e_per_kwh,
         model_id=profile.model_id,
-        quality="fallback" if profile.model_id is None else _quality(profile),
+        quality=_quality(profile, declared),
         warnings=tuple(warns),
         assumptions=Assumptions(
             provider=eco.key,
@@ -272,10 +271,11 @@ def _plan(
     warns = [*model_warns, *provider_warns]
     mix = resolve_zone(zone if zone is not None else (ov.zone or defaults.zone))
     warns.extend(f"electricity-mix: {w}" for w in mix.warnings)
-    if ov.active_params_b is not None or ov.total_params_b is not None:
+    declared = ov.active_params_b is not None or ov.total_params_b is not None
+    if declared:
         profile = custom_profile(profile, _pair(ov.active_params_b), _pair(ov.total_params_b))
     if compat:
-        return _compat_plan(profile, defaults, mix, warns)
+        return _compat_plan(profile, defaults, mix, warns, declared)
     hwd = _hardware(hw)
     gpu: GpuSpec = hwd.get("gpu") or resolve_gpu(ov.gpu or REFERENCE_GPU.kind)
     gpu_count: int | None = hwd.get("gpu_count") or ov.gpu_count
@@ -297,7 +297,7 @@ def _plan(
         error = serving.MODEL_ERROR_MEASURED
         quality = "measured"
     else:
-        quality = _quality(profile)
+        quality = _quality(profile, declared)
 
     pue = Span(*defaults.pue) if ov.pue is None else Span.exact(ov.pue)
     wue = Span(*defaults.wue_onsite) if ov.wue_onsite is None else Span.exact(ov.wue_onsite)
@@ -309,8 +309,8 @@ def _plan(
         site = [host_ratio.factor_widths(), idle.factor_widths()]
     woff = mix.wue_offsite_l_per_kwh
     water_span = Span(wue.lo + pue.mid * woff, wue.mid + pue.mid * woff, wue.hi + pue.mid * woff)
-    water_down2, water_up2 = _sq(water_span.log_widths())
-    emb_down2, emb_up2 = _sq(serving.embodied_widths())
+    water_w = math.exp(max(water_span.log_widths()))
+    emb_w = math.exp(max(serving.embodied_widths()))
     life_s = serving.LIFETIME_YEARS.mid * 365 * 24 * 3600
     emb_per_gpu_s = (gpu.embodied_kgco2e + serving.SERVER_EMBODIED_KGCO2E_PER_GPU) * 1e3 / (
         life_s * serving.SERVICE_SHARE.mid
@@ -328,11 +328,9 @@ def _plan(
         pue=pue.mid,
         wue_onsite=wue.mid,
         wue_offsite=woff,
-        water_up2=water_up2,
-        water_down2=water_down2,
+        water_w=water_w,
         emb_per_gpu_j=emb_per_gpu_s / (gpu.tdp_w * serving.AVG_GPU_POWER_FRACTION),
-        emb_up2=emb_up2,
-        emb_down2=emb_down2,
+        emb_w=emb_w,
         measured=measured,
         encoder=encoder,
         zone=mix.zone,
@@ -487,82 +485,78 @@ def estimate(
 
 def _impacts(plan: _Plan, usage: tuple[int, int, int, int, tuple[str, ...]], embedding: bool,
              grid_intensity: float | None) -> Impacts:
+    (loads, dims, (ed, eu), (sd, su), (pd, pu), host, idle, pue, wue_on, wue_off, water_w,
+     emb_per_gpu_j, emb_w, measured, encoder, zone, static_grid, market, market_source,
+     model_id, quality, method, warnings, assumptions) = plan
     n_in, n_out, n_cached, n_reason, call_warnings = usage
-    out_e = 0 if embedding or plan.encoder else n_out
-    host = plan.host
-    up2 = down2 = 0.0  # this call's spread over the assumptions that change the coefficients
+    out_e = 0 if embedding or encoder else n_out
+    up2, down2 = eu, ed  # model error, then this call's spread over the coefficient assumptions
     if n_in == 0 and out_e == 0:
         acc_j = host_j = 0.0
-    elif plan.measured is not None:
-        m_out, m_in = plan.measured
-        acc_j, host_j = out_e * m_out + n_in * m_in, 0.0
+    elif measured is not None:
+        acc_j, host_j = out_e * measured[0] + n_in * measured[1], 0.0
     else:
-        loads = plan.loads
         first = loads[0]
         acc_j = gpu_joules(first, n_in, n_cached, out_e)
         host_j = acc_j * host + first.host_call
-        active = acc_j + host_j
-        log = math.log
-        for i, j in plan.dims:
-            li, lj = loads[i], loads[j]
-            di = log((gpu_joules(li, n_in, n_cached, out_e) * (1.0 + host) + li.host_call) / active)
-            dj = log((gpu_joules(lj, n_in, n_cached, out_e) * (1.0 + host) + lj.host_call) / active)
-            if di < dj:
-                di, dj = dj, di
-            if di > 0.0:
-                up2 += di * di
-            if dj < 0.0:
-                down2 += dj * dj
-    sqrt, exp = math.sqrt, math.exp
-    (ed, eu), (sd, su), (pd, pu) = plan.err2, plan.site2, plan.pue2
-    down2 += ed
-    up2 += eu
+        if dims:
+            h1 = 1.0 + host
+            active = acc_j + host_j
+            for i, j in dims:
+                li, lj = loads[i], loads[j]
+                a = (gpu_joules(li, n_in, n_cached, out_e) * h1 + li.host_call) / active
+                b = (gpu_joules(lj, n_in, n_cached, out_e) * h1 + lj.host_call) / active
+                hi, lo = (a, b) if a > b else (b, a)
+                if hi > 1.0:
+                    x = _log(hi)
+                    up2 += x * x
+                if lo < 1.0:
+                    x = _log(lo)
+                    down2 += x * x
     acc_wh = acc_j / 3600.0
     active_wh = acc_wh + host_j / 3600.0
-    idle_wh = active_wh * plan.idle
+    idle_wh = active_wh * idle
     it_wh = active_wh + idle_wh
-    energy = it_wh * plan.pue
+    energy = it_wh * pue
     it_up, it_down = up2 + su, down2 + sd
-    up, down = exp(sqrt(it_up + pu)), exp(-sqrt(it_down + pd))
-    if grid_intensity is not None:
-        grid, grid_source = float(grid_intensity), LIVE_SOURCE
+    up, down = _exp(_sqrt(it_up + pu)), _exp(-_sqrt(it_down + pd))  # facility energy
+    if grid_intensity is None:
+        grid, grid_source = static_grid, STATIC_SOURCE
     else:
-        grid, grid_source = plan.grid, STATIC_SOURCE
+        grid, grid_source = float(grid_intensity), LIVE_SOURCE
     k = grid / 1000.0
     op = energy * k
-    emb = acc_j * plan.emb_per_gpu_j
-    emb_up, emb_down = exp(sqrt(up2 + plan.emb_up2)), exp(-sqrt(down2 + plan.emb_down2))
-    onsite = it_wh * plan.wue_onsite
-    offsite = energy * plan.wue_offsite
-    water = onsite + offsite
-    market = plan.market
+    emb = acc_j * emb_per_gpu_j
+    onsite = it_wh * wue_on
+    water = onsite + energy * wue_off
     return new_impacts(
         _tnew(Range, (energy, energy * down, energy * up)),
-        _tnew(Range, (it_wh, it_wh * exp(-sqrt(it_down)), it_wh * exp(sqrt(it_up)))),
-        _tnew(Range, (acc_wh, acc_wh * exp(-sqrt(down2)), acc_wh * exp(sqrt(up2)))),
-        _tnew(Range, (op + emb, op * down + emb * emb_down, op * up + emb * emb_up)),
+        (down2, up2, it_down, it_up),
+        _tnew(Range, (op + emb, (op + emb / emb_w) * down, (op + emb * emb_w) * up)),
         op,
         emb,
         None if market is None else energy * market / 1000.0 + emb,
-        plan.market_source,
-        _tnew(Range, (water, water * exp(-sqrt(it_down + pd + plan.water_down2)),
-                      water * exp(sqrt(it_up + pu + plan.water_up2)))),
+        market_source,
+        _tnew(Range, (water, water * down / water_w, water * up * water_w)),
         onsite,
-        offsite,
-        plan.zone,
+        water - onsite,
+        zone,
         grid,
         grid_source,
-        plan.method,
-        plan.quality,
-        plan.model_id,
-        plan.warnings + call_warnings if call_warnings else plan.warnings,
+        method,
+        quality,
+        model_id,
+        warnings + call_warnings if call_warnings else warnings,
         _tnew(Breakdown, (acc_wh, host_j / 3600.0, idle_wh, energy - it_wh)),
         n_in,
         n_out,
         n_cached,
         n_reason,
-        plan.assumptions,
+        assumptions,
     )
+
+
+_log, _exp, _sqrt = math.log, math.exp, math.sqrt
 
 
 def _compat_impacts(plan: _CompatPlan, usage: tuple[int, int, int, int, tuple[str, ...]],
@@ -572,31 +566,30 @@ def _compat_impacts(plan: _CompatPlan, usage: tuple[int, int, int, int, tuple[st
     n_in, n_out, n_cached, n_reason, call_warnings = usage
     out_e = 0 if embedding else n_out
     cap = _INF if latency is None else latency
-    res = []
     empty = n_in == 0 and out_e == 0
+    res = []
     for e_out, t_tok, ttft0, srv_w, emb_gps, pue, wue_factor, _ in plan.ends:
         dt = 0.0 if empty else ttft0 + out_e * t_tok
         dt = cap if cap < dt else dt
         acc_wh = out_e * e_out / 3600.0
         srv_wh = dt * srv_w / 3600.0
         it_wh = acc_wh + srv_wh
-        energy = it_wh * pue
-        res.append((energy, acc_wh, srv_wh, energy - it_wh, it_wh * wue_factor, dt * emb_gps))
-    lo, hi = res
-    e, acc, srv, ovh, water, emb = ((a + b) / 2.0 for a, b in zip(lo, hi, strict=True))
+        res.append((it_wh * pue, acc_wh, srv_wh, it_wh, it_wh * wue_factor, dt * emb_gps))
+    (e0, acc0, srv0, it0, w0, emb0), (e1, acc1, srv1, it1, w1, emb1) = res
+    e, acc, srv = (e0 + e1) / 2.0, (acc0 + acc1) / 2.0, (srv0 + srv1) / 2.0
+    it, water, emb = (it0 + it1) / 2.0, (w0 + w1) / 2.0, (emb0 + emb1) / 2.0
     k = plan.grid / 1000.0
     op = e * k
-    onsite = (acc + srv) * plan.assumptions.wue_onsite_l_per_kwh
+    onsite = it * plan.assumptions.wue_onsite_l_per_kwh
     return new_impacts(
-        _tnew(Range, (e, lo[0], hi[0])),
-        _tnew(Range, (acc + srv, lo[1] + lo[2], hi[1] + hi[2])),
-        _tnew(Range, (acc, lo[1], hi[1])),
-        _tnew(Range, (op + emb, lo[0] * k + lo[5], hi[0] * k + hi[5])),
+        _tnew(Range, (e, e0, e1)),
+        (_log2(acc, acc0), _log2(acc1, acc), _log2(it, it0), _log2(it1, it)),
+        _tnew(Range, (op + emb, e0 * k + emb0, e1 * k + emb1)),
         op,
         emb,
         None,
         None,
-        _tnew(Range, (water, lo[4], hi[4])),
+        _tnew(Range, (water, w0, w1)),
         onsite,
         water - onsite,
         plan.zone,
@@ -606,13 +599,21 @@ def _compat_impacts(plan: _CompatPlan, usage: tuple[int, int, int, int, tuple[st
         plan.quality,
         plan.model_id,
         plan.warnings + call_warnings if call_warnings else plan.warnings,
-        _tnew(Breakdown, (acc, srv, 0.0, ovh)),
+        _tnew(Breakdown, (acc, srv, 0.0, e - it)),
         n_in,
         n_out,
         n_cached,
         n_reason,
         plan.assumptions,
     )
+
+
+def _log2(big: float, small: float) -> float:
+    """(ln(big / small))², 0 for empty values: a range end as a squared log half-width."""
+    if small <= 0.0 or big <= 0.0:
+        return 0.0
+    x = math.log(big / small)
+    return x * x
 
 
 _INF = float("inf")

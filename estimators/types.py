@@ -3,6 +3,7 @@ build), and `significant`, the one rounding rule every output of impacts uses.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
@@ -58,7 +59,9 @@ class Impacts:
     """Energy, emissions and water of one call.
 
     Energy is at the data-centre meter (IT energy x PUE); `it_energy_wh` and
-    `accelerator_wh` give the same estimate at narrower boundaries. `emissions_gco2e` is
+    `accelerator_wh` give the same estimate at narrower boundaries (their ranges come from
+    `spread`: the squared log half-widths, down and up, of the GPU and of the IT energy).
+    `emissions_gco2e` is
     location-based (operational + embodied); `emissions_market_gco2e` is the
     market-based total (operational at the supplier-specific or declared market factor
     + embodied) and is `None` when no market factor is known; `market_source` says where
@@ -67,8 +70,7 @@ class Impacts:
     """
 
     energy_wh: Range
-    it_energy_wh: Range  # at the servers, before PUE (accelerators + host + idle capacity)
-    accelerator_wh: Range  # GPUs only
+    spread: tuple[float, float, float, float]  # see `it_energy_wh` and `accelerator_wh`
     emissions_gco2e: Range
     emissions_operational_gco2e: float
     emissions_embodied_gco2e: float
@@ -90,6 +92,18 @@ class Impacts:
     cached_input_tokens: int
     reasoning_tokens: int
     assumptions: Assumptions
+
+    @property
+    def accelerator_wh(self) -> Range:
+        """GPU energy only, with its range (the boundary of GPU measurements)."""
+        return _spread_range(self.breakdown.accelerator_wh, self.spread[0], self.spread[1])
+
+    @property
+    def it_energy_wh(self) -> Range:
+        """Energy at the servers, before PUE: GPUs, host and idle capacity, with its range."""
+        b = self.breakdown
+        return _spread_range(b.accelerator_wh + b.server_wh + b.idle_wh, self.spread[2],
+                             self.spread[3])
 
     def to_dict(self, usage_source: str = "upstream") -> dict[str, Any]:
         """The `impacts` JSON object of DESIGN.md, plus the water split, breakdown, quality
@@ -128,6 +142,10 @@ class Impacts:
             "quality": self.quality,
             "model": self.model_id,
         }
+
+
+def _spread_range(value: float, down2: float, up2: float) -> Range:
+    return Range(value, value * math.exp(-math.sqrt(down2)), value * math.exp(math.sqrt(up2)))
 
 
 class _Unfrozen:

@@ -63,6 +63,7 @@ class Result:
 
     @property
     def ratio(self) -> float:
+        """ours / reference (0 when the estimator gives nothing, e.g. EcoLogits on an encoder)."""
         return self.ours.value / self.case.reference
 
     @property
@@ -139,7 +140,7 @@ class Summary:
 
 def summarise(results: Sequence[Result]) -> Summary:
     energy = [r for r in results if r.case.metric in ENERGY_METRICS]
-    logs = [abs(math.log(r.ratio)) for r in energy]
+    logs = [abs(math.log(r.ratio)) if r.ratio > 0 else math.inf for r in energy]
     n = len(energy)
     return Summary(
         cases=n,
@@ -178,3 +179,11 @@ def _g(x: float) -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+def evaluate_ecologits(case: Case) -> Result:
+    """The case under EcoLogits 0.11.3's formulas (`ecologits_compat=True`): its H100, batch
+    64 and provider defaults, with the same parameters (catalogued or declared). EcoLogits
+    has no host share, idle capacity or input-token term: its `gpu` figure is its GPU energy,
+    its `server` figure GPU plus its server share, before PUE."""
+    return evaluate(case, ecologits_compat=True)
