@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from estimators import ecologits_data, serving
+from estimators import ecologits_data, factors, serving
 from estimators.catalog import ModelProfile, custom_profile, resolve
 from estimators.energy import (
     ECO_BATCH,
@@ -171,6 +171,17 @@ def _compat_plan(profile: ModelProfile, defaults: ProviderDefaults, mix: GridMix
             idle_share=0.0,
             active_params_b=Range(*_vmm(profile.active_b)),
             total_params_b=Range(*_vmm(profile.total_b)),
+            factors=factors.encode(eco.key, [
+                ("formulas", f"ecologits-{ecologits_data.DATA_VERSION}", "assumed"),
+                ("active_params", profile.active_b[1], "catalog"),
+                ("total_params", profile.total_b[1], "catalog"),
+                ("gpu", "H100", "assumed"),
+                ("gpus", hi.gpu_count, "assumed"),
+                ("batch", ECO_BATCH, "assumed"),
+                ("pue", (eco.pue[0] + eco.pue[2]) / 2, "provider"),
+                ("wue_onsite", (eco.wue_onsite[0] + eco.wue_onsite[2]) / 2, "provider"),
+                ("wue_offsite", mix.wue_offsite_l_per_kwh, "zone"),
+            ]),
         ),
     )
 
@@ -317,6 +328,30 @@ def _plan(
     )
     market, market_source = _market(ov, defaults)
     h_mid = host_share.mid
+
+    def origin(is_declared: object, otherwise: str = "assumed") -> str:
+        return "declared" if is_declared is not None and is_declared is not False else otherwise
+
+    params_origin = "declared" if declared else ("assumed" if quality == "fallback" else "catalog")
+    applied: list[tuple[str, float | str, str]] = [
+        ("active_params", profile.active_b[1], params_origin),
+        ("total_params", profile.total_b[1], params_origin),
+        ("precision", precision, origin(hwd.get("precision") or ov.precision,
+                                        "catalog" if profile.precision else "assumed")),
+        ("gpu", gpu.kind, origin(hwd.get("gpu") or ov.gpu)),
+        ("gpus", central.gpu_count, origin(gpu_count)),
+        ("batch", central.batch, origin(batch)),
+    ]
+    if measured is not None:
+        applied += [("measured_out", ov.measured_wh_per_output_token or 0.0, "declared"),
+                    ("measured_in", ov.measured_wh_per_input_token or 0.0, "declared")]
+    applied += [
+        ("pue", pue.mid, origin(ov.pue, "provider")),
+        ("wue_onsite", wue.mid, origin(ov.wue_onsite, "provider")),
+        ("wue_offsite", woff, "zone"),
+    ]
+    if market is not None:
+        applied.append(("market", market, origin(ov.market_gco2e_per_kwh, "supplier")))
     return _Plan(
         loads=loads,
         dims=dims,
@@ -354,6 +389,7 @@ def _plan(
             idle_share=0.0 if measured else idle.mid,
             active_params_b=Range(*_vmm(profile.active_b)),
             total_params_b=Range(*_vmm(profile.total_b)),
+            factors=factors.encode(defaults.key, applied),
         ),
     )
 

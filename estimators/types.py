@@ -52,6 +52,7 @@ class Assumptions(NamedTuple):
     idle_share: float  # idle capacity, as a share of active IT energy
     active_params_b: Range
     total_params_b: Range
+    factors: str  # every coefficient applied, with its origin (`estimators.factors`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ COLUMNS: tuple[str, ...] = (
     "emissions_location_gco2e", "emissions_location_gco2e_min", "emissions_location_gco2e_max",
     "emissions_market_gco2e", "market_coverage",
     "operational_gco2e", "embodied_gco2e",
-    "water_l", "water_l_min", "water_l_max",
+    "water_l", "water_l_min", "water_l_max", "water_onsite_l", "water_offsite_l",
     "wh_per_1k_tokens", "gco2e_per_1k_tokens", "wh_per_request", "gco2e_per_request",
     "upstream_usage_share", "estimated_usage_share", "quality_tiers", "methods",
 )
@@ -95,8 +95,17 @@ class Report:
     zones: list[dict[str, Any]] = field(default_factory=list)  # per grid zone (ESG coefficients)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON body, numbers rounded as every impacts output (`significant`)."""
         return {"object": "report", "period": self.period.to_dict(), "by": list(self.by),
-                "columns": [*self.by, *COLUMNS], "rows": self.rows, "total": self.total}
+                "columns": [*self.by, *COLUMNS], "rows": [rounded(r) for r in self.rows],
+                "total": rounded(self.total)}
+
+
+def rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with its floats through `significant` (6 significant digits)."""
+    from estimators.types import significant
+
+    return {k: significant(v) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def _model_values(models: Sequence[str]) -> list[str]:
@@ -269,6 +278,8 @@ def _finish(acc: dict[str, Any]) -> dict[str, Any]:
         "water_l": float(acc["water_ml"]) / 1000.0,
         "water_l_min": float(acc["water_ml_min"]) / 1000.0,
         "water_l_max": float(acc["water_ml_max"]) / 1000.0,
+        "water_onsite_l": float(acc["water_onsite_ml"]) / 1000.0,
+        "water_offsite_l": float(acc["water_offsite_ml"]) / 1000.0,
         "wh_per_1k_tokens": _per(wh, tokens, 1000.0),
         "gco2e_per_1k_tokens": _per(g, tokens, 1000.0),
         "wh_per_request": _per(wh, n),

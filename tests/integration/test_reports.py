@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from estimators import METHOD_VERSION
 from proxy.reports.periods import PeriodError, parse_period
 from proxy.reports.queries import ReportError, ReportFilter, parse_groupings, run_report
 from proxy.reports.rollups import refresh
@@ -115,7 +116,7 @@ def test_team_scope_and_filters(db_url: str) -> None:
             assert [r["model"] for r in by_model.rows] == ["openai/gpt-4o"]
             assert by_model.rows[0]["requests"] == 2
             assert by_model.rows[0]["upstream_usage_share"] == 1.0
-            assert "wattgate-2" in by_model.rows[0]["methods"]
+            assert METHOD_VERSION in by_model.rows[0]["methods"]
         finally:
             await engine.dispose()
 
