@@ -99,6 +99,26 @@ def describe(text: str, *, model_source: str | None = None) -> list[Coefficient]
     return out
 
 
+# Deployment conditions a what-if keeps for another model: factor key -> Overrides field.
+# The GPU count is not kept (the other model is sized for its own weights), nor measured
+# energy (it belongs to the measured model).
+CONDITIONS = {"gpu": "gpu", "batch": "batch_size", "precision": "precision", "pue": "pue",
+              "wue_onsite": "wue_onsite", "market": "market_gco2e_per_kwh"}
+
+
+def declared_conditions(text: str) -> dict[str, float | str]:
+    """The operator-declared deployment conditions in `text`, as `Overrides` keyword
+    arguments: what the same deployment would apply to any other model it served."""
+    out: dict[str, float | str] = {}
+    for part in text.split(";"):
+        key, _, rest = part.partition("=")
+        value, _, origin = rest.rpartition("@")
+        if origin == "declared" and key in CONDITIONS:
+            number = _number(value)
+            out[CONDITIONS[key]] = int(number) if key == "batch" else number
+    return out
+
+
 def _method_constants(gpu: str, *, measured: bool) -> list[tuple[str, str, str]]:
     """The coefficients every wattgate-3 estimate applies (host and idle shares only to
     modelled energy: a measured IT energy already includes the host)."""

@@ -73,7 +73,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
       wattgate report --quarter 2026Q3 --team search --format csv
       wattgate report --year 2026 --esg --format json
     """
-    from proxy.reports.esg import esg_csv, esg_export
+    from proxy.reports.esg import esg_csv, esg_report
     from proxy.reports.queries import COLUMNS, ReportError, parse_groupings, run_report
     from proxy.reports.whatif import savings_section, top_savings
 
@@ -87,7 +87,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
         if fmt not in ("json", "csv"):
             raise click.BadParameter("the ESG export comes as --format json or --format csv",
                                      param_hint="--format")
-        export = esg_export(await run_report(engine, f, ("team", "provider")))
+        export = await esg_report(engine, f)
         click.echo(esg_csv(export) if fmt == "csv" else
                    orjson.dumps(export, option=orjson.OPT_INDENT_2).decode(), nl=fmt != "csv")
         return

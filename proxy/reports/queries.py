@@ -134,6 +134,17 @@ def _where_common(query: Select[Any], f: ReportFilter, *, team: Any, model: Any,
     return query
 
 
+def select_events(f: ReportFilter, *columns: Any) -> Select[Any]:
+    """`SELECT columns FROM usage_events` over the filter's period, scope and filters,
+    metered calls with usage only: for the queries the daily rollups cannot answer
+    (what-if, the ESG export's applied coefficients)."""
+    query = select(*columns).where(
+        events.c.created_at >= f.period.start, events.c.created_at < f.period.end,
+        events.c.metered.is_(True), events.c.usage_source != "none")
+    return _where_common(query, f, team=events.c.team, model=event_model(),
+                         provider=events.c.provider, key=events.c.key_id)
+
+
 def _dims(by: Sequence[str], *, source: str, dialect: str, extra: Sequence[str]) -> list[Any]:
     table = events if source == "events" else daily
     out: list[ColumnElement[Any]] = []

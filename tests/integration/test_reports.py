@@ -142,11 +142,12 @@ def test_top_savings_are_the_largest_whatif_rows(db_url: str) -> None:
                 assert top == expected  # the very same rows and numbers as `wattgate whatif`
                 assert [r["emissions_gco2e_saved"] for r in top] == sorted(
                     (r["emissions_gco2e_saved"] for r in top), reverse=True)
-                for r in top:
+                for r in top:  # figures are rounded to 6 significant digits
                     assert r["emissions_gco2e_saved"] == pytest.approx(
-                        r["emissions_gco2e_now"] - r["emissions_gco2e_alternative"])
+                        r["emissions_gco2e_now"] - r["emissions_gco2e_alternative"], rel=1e-5)
                     assert r["saving_share"] == pytest.approx(
-                        r["emissions_gco2e_saved"] / r["emissions_gco2e_now"])
+                        r["emissions_gco2e_saved"] / r["emissions_gco2e_now"], rel=1e-5)
+                    assert r["held_constant"].startswith("tokens and call kind")
             # Nine team x model pairs have an alternative; only the five largest are kept.
             assert len(await whatif(engine, ReportFilter(period=p))) == 9
             # A team key sees its own team's savings only, whatever the filters say.
