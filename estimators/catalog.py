@@ -141,8 +141,10 @@ for _entry in _extra["models"]:
     _add(_profile(_entry, _entry["provider"], "wattgate models_extra.json"), _entry["name"])
 _encoders = load_data("encoders.json")
 for _entry in _encoders["models"]:
-    _add(_profile({**_entry, "kind": "encoder"}, _entry["provider"], "wattgate encoders.json"),
-         _entry["name"])
+    _add(
+        _profile({**_entry, "kind": "encoder"}, _entry["provider"], "wattgate encoders.json"),
+        _entry["name"],
+    )
 ALIASES: dict[str, str] = {k.lower(): v for k, v in _extra["aliases"].items()}
 PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
     (re.compile(p), target, bool(approx)) for p, target, approx in _extra["patterns"]

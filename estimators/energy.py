@@ -208,8 +208,22 @@ def gpu_joules(load: Load, n_in: int, n_cached: int, n_out: int) -> float:
     """GPU joules of one call: prefill (linear + attention), cached tokens, decode with its
     context-length term, and the fixed per-call part. When this call's context would not fit
     `batch` sequences in the KV-cache room, the batch shrinks to what fits."""
-    (e_out, e_kv, e_in, e_attn, e_cached, e_call, _, batch, kv_cap, step_j, read_j, moe_r,
-     flop_j, _) = load
+    (
+        e_out,
+        e_kv,
+        e_in,
+        e_attn,
+        e_cached,
+        e_call,
+        _,
+        batch,
+        kv_cap,
+        step_j,
+        read_j,
+        moe_r,
+        flop_j,
+        _,
+    ) = load
     ctx = n_in + n_out * 0.5
     if n_out and ctx * batch > kv_cap:
         b = kv_cap / ctx

@@ -134,8 +134,13 @@ def _quality(profile: ModelProfile, declared: bool) -> str:
     return "modelled-open-weights" if profile.open_weights else "modelled-closed"
 
 
-def _compat_plan(profile: ModelProfile, defaults: ProviderDefaults, mix: GridMix,
-                 warns: list[str], declared: bool) -> _CompatPlan:
+def _compat_plan(
+    profile: ModelProfile,
+    defaults: ProviderDefaults,
+    mix: GridMix,
+    warns: list[str],
+    declared: bool,
+) -> _CompatPlan:
     eco = PROVIDERS.get(profile.namespace, defaults)
     if profile.model_id is None or profile.eco_provider is None:
         warns.append("ecologits-compat: model unknown to EcoLogits; its formulas applied anyway")
@@ -171,23 +176,27 @@ def _compat_plan(profile: ModelProfile, defaults: ProviderDefaults, mix: GridMix
             idle_share=0.0,
             active_params_b=Range(*_vmm(profile.active_b)),
             total_params_b=Range(*_vmm(profile.total_b)),
-            factors=factors.encode(eco.key, [
-                ("formulas", f"ecologits-{ecologits_data.DATA_VERSION}", "assumed"),
-                ("active_params", profile.active_b[1], "catalog"),
-                ("total_params", profile.total_b[1], "catalog"),
-                ("gpu", "H100", "assumed"),
-                ("gpus", hi.gpu_count, "assumed"),
-                ("batch", ECO_BATCH, "assumed"),
-                ("pue", (eco.pue[0] + eco.pue[2]) / 2, "provider"),
-                ("wue_onsite", (eco.wue_onsite[0] + eco.wue_onsite[2]) / 2, "provider"),
-                ("wue_offsite", mix.wue_offsite_l_per_kwh, "zone"),
-            ]),
+            factors=factors.encode(
+                eco.key,
+                [
+                    ("formulas", f"ecologits-{ecologits_data.DATA_VERSION}", "assumed"),
+                    ("active_params", profile.active_b[1], "catalog"),
+                    ("total_params", profile.total_b[1], "catalog"),
+                    ("gpu", "H100", "assumed"),
+                    ("gpus", hi.gpu_count, "assumed"),
+                    ("batch", ECO_BATCH, "assumed"),
+                    ("pue", (eco.pue[0] + eco.pue[2]) / 2, "provider"),
+                    ("wue_onsite", (eco.wue_onsite[0] + eco.wue_onsite[2]) / 2, "provider"),
+                    ("wue_offsite", mix.wue_offsite_l_per_kwh, "zone"),
+                ],
+            ),
         ),
     )
 
 
-def _fitting_precision(total_b: float, precision: str, gpu: GpuSpec, gpu_count: int,
-                       warns: list[str]) -> str:
+def _fitting_precision(
+    total_b: float, precision: str, gpu: GpuSpec, gpu_count: int, warns: list[str]
+) -> str:
     """The weights' precision, or a smaller one when the declared GPUs cannot hold them."""
     room = gpu_count * gpu.memory_gb
     if total_b * bytes_per_param(precision) <= room:
@@ -203,9 +212,14 @@ def _fitting_precision(total_b: float, precision: str, gpu: GpuSpec, gpu_count: 
     return precision
 
 
-def _decoder_loads(profile: ModelProfile, gpu: GpuSpec, gpu_count: int | None,
-                   batch: float | None, precision: str, warns: list[str]
-                   ) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
+def _decoder_loads(
+    profile: ModelProfile,
+    gpu: GpuSpec,
+    gpu_count: int | None,
+    batch: float | None,
+    precision: str,
+    warns: list[str],
+) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
     batches = Span.exact(batch) if batch is not None else serving.BATCH
     fitted: dict[int, tuple[int, str]] = {}
 
@@ -240,20 +254,34 @@ def _decoder_loads(profile: ModelProfile, gpu: GpuSpec, gpu_count: int | None,
     return tuple(loads), tuple(dims), central
 
 
-def _encoder_loads(profile: ModelProfile, gpu: GpuSpec, gpu_count: int | None,
-                   batch: float | None) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
+def _encoder_loads(
+    profile: ModelProfile, gpu: GpuSpec, gpu_count: int | None, batch: float | None
+) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
     batches = Span.exact(batch) if batch is not None else serving.ENCODER_BATCH
     call, host = serving.ENCODER_CALL_S, serving.ENCODER_HOST_W
 
     def load(i: int, b: float, call_s: float, host_w: float) -> Load:
-        return encoder_load(params_b=profile.total_b[i], gpu=gpu, gpu_count=gpu_count or 1,
-                            batch=b, call_s=call_s, host_w=host_w)
+        return encoder_load(
+            params_b=profile.total_b[i],
+            gpu=gpu,
+            gpu_count=gpu_count or 1,
+            batch=b,
+            call_s=call_s,
+            host_w=host_w,
+        )
 
     central = load(1, batches.mid, call.mid, host.mid)
-    loads = [central, load(1, batches.mid, call.lo, host.lo), load(1, batches.mid, call.hi, host.hi)]
+    loads = [
+        central,
+        load(1, batches.mid, call.lo, host.lo),
+        load(1, batches.mid, call.hi, host.hi),
+    ]
     dims = [(1, 2)]
     if profile.total_b[0] != profile.total_b[2]:
-        loads += [load(0, batches.mid, call.mid, host.mid), load(2, batches.mid, call.mid, host.mid)]
+        loads += [
+            load(0, batches.mid, call.mid, host.mid),
+            load(2, batches.mid, call.mid, host.mid),
+        ]
         dims.append((len(loads) - 2, len(loads) - 1))
     if batch is None:
         loads += [load(1, batches.lo, call.mid, host.mid), load(1, batches.hi, call.mid, host.mid)]
@@ -298,13 +326,18 @@ def _plan(
         error = serving.MODEL_ERROR_ENCODER
     else:
         loads, dims, central = _decoder_loads(profile, gpu, gpu_count, batch, precision, warns)
-        errors = (serving.MODEL_ERROR_REFERENCE_GPU if gpu.kind == REFERENCE_GPU.kind
-                  else serving.MODEL_ERROR_OTHER_GPU)
+        errors = (
+            serving.MODEL_ERROR_REFERENCE_GPU
+            if gpu.kind == REFERENCE_GPU.kind
+            else serving.MODEL_ERROR_OTHER_GPU
+        )
         error = errors[batch is not None]
     measured = None
     if ov.measured_wh_per_output_token is not None:
-        measured = (ov.measured_wh_per_output_token * 3600.0,
-                    (ov.measured_wh_per_input_token or 0.0) * 3600.0)
+        measured = (
+            ov.measured_wh_per_output_token * 3600.0,
+            (ov.measured_wh_per_input_token or 0.0) * 3600.0,
+        )
         error = serving.MODEL_ERROR_MEASURED
         quality = "measured"
     else:
@@ -323,8 +356,10 @@ def _plan(
     water_w = math.exp(max(water_span.log_widths()))
     emb_w = math.exp(max(serving.embodied_widths()))
     life_s = serving.LIFETIME_YEARS.mid * 365 * 24 * 3600
-    emb_per_gpu_s = (gpu.embodied_kgco2e + serving.SERVER_EMBODIED_KGCO2E_PER_GPU) * 1e3 / (
-        life_s * serving.SERVICE_SHARE.mid
+    emb_per_gpu_s = (
+        (gpu.embodied_kgco2e + serving.SERVER_EMBODIED_KGCO2E_PER_GPU)
+        * 1e3
+        / (life_s * serving.SERVICE_SHARE.mid)
     )
     market, market_source = _market(ov, defaults)
     h_mid = host_share.mid
@@ -336,15 +371,22 @@ def _plan(
     applied: list[tuple[str, float | str, str]] = [
         ("active_params", profile.active_b[1], params_origin),
         ("total_params", profile.total_b[1], params_origin),
-        ("precision", precision, origin(hwd.get("precision") or ov.precision,
-                                        "catalog" if profile.precision else "assumed")),
+        (
+            "precision",
+            precision,
+            origin(
+                hwd.get("precision") or ov.precision, "catalog" if profile.precision else "assumed"
+            ),
+        ),
         ("gpu", gpu.kind, origin(hwd.get("gpu") or ov.gpu)),
         ("gpus", central.gpu_count, origin(gpu_count)),
         ("batch", central.batch, origin(batch)),
     ]
     if measured is not None:
-        applied += [("measured_out", ov.measured_wh_per_output_token or 0.0, "declared"),
-                    ("measured_in", ov.measured_wh_per_input_token or 0.0, "declared")]
+        applied += [
+            ("measured_out", ov.measured_wh_per_output_token or 0.0, "declared"),
+            ("measured_in", ov.measured_wh_per_input_token or 0.0, "declared"),
+        ]
     applied += [
         ("pue", pue.mid, origin(ov.pue, "provider")),
         ("wue_onsite", wue.mid, origin(ov.wue_onsite, "provider")),
@@ -519,11 +561,38 @@ def estimate(
     return _impacts(plan, usage, kind == "embedding", grid_intensity)  # type: ignore[arg-type]
 
 
-def _impacts(plan: _Plan, usage: tuple[int, int, int, int, tuple[str, ...]], embedding: bool,
-             grid_intensity: float | None) -> Impacts:
-    (loads, dims, (ed, eu), (sd, su), (pd, pu), host, idle, pue, wue_on, wue_off, water_w,
-     emb_per_gpu_j, emb_w, measured, encoder, zone, static_grid, market, market_source,
-     model_id, quality, method, warnings, assumptions) = plan
+def _impacts(
+    plan: _Plan,
+    usage: tuple[int, int, int, int, tuple[str, ...]],
+    embedding: bool,
+    grid_intensity: float | None,
+) -> Impacts:
+    (
+        loads,
+        dims,
+        (ed, eu),
+        (sd, su),
+        (pd, pu),
+        host,
+        idle,
+        pue,
+        wue_on,
+        wue_off,
+        water_w,
+        emb_per_gpu_j,
+        emb_w,
+        measured,
+        encoder,
+        zone,
+        static_grid,
+        market,
+        market_source,
+        model_id,
+        quality,
+        method,
+        warnings,
+        assumptions,
+    ) = plan
     n_in, n_out, n_cached, n_reason, call_warnings = usage
     out_e = 0 if embedding or encoder else n_out
     up2, down2 = eu, ed  # model error, then this call's spread over the coefficient assumptions
@@ -595,8 +664,12 @@ def _impacts(plan: _Plan, usage: tuple[int, int, int, int, tuple[str, ...]], emb
 _log, _exp, _sqrt = math.log, math.exp, math.sqrt
 
 
-def _compat_impacts(plan: _CompatPlan, usage: tuple[int, int, int, int, tuple[str, ...]],
-                    embedding: bool, latency: float | None) -> Impacts:
+def _compat_impacts(
+    plan: _CompatPlan,
+    usage: tuple[int, int, int, int, tuple[str, ...]],
+    embedding: bool,
+    latency: float | None,
+) -> Impacts:
     """EcoLogits 0.11.3 `llm_impacts`: output tokens only; the measured latency caps the
     modelled time; value = (min + max) / 2, field by field."""
     n_in, n_out, n_cached, n_reason, call_warnings = usage

@@ -94,16 +94,25 @@ def describe(text: str, *, model_source: str | None = None) -> list[Coefficient]
     out = []
     for key, value, origin in entries:
         name, unit = LABELS.get(key, (key, ""))
-        out.append(Coefficient(key, name, _number(value), unit, origin,
-                               _source(origin, site, gpu, model_source)))
+        out.append(
+            Coefficient(
+                key, name, _number(value), unit, origin, _source(origin, site, gpu, model_source)
+            )
+        )
     return out
 
 
 # Deployment conditions a what-if keeps for another model: factor key -> Overrides field.
 # The GPU count is not kept (the other model is sized for its own weights), nor measured
 # energy (it belongs to the measured model).
-CONDITIONS = {"gpu": "gpu", "batch": "batch_size", "precision": "precision", "pue": "pue",
-              "wue_onsite": "wue_onsite", "market": "market_gco2e_per_kwh"}
+CONDITIONS = {
+    "gpu": "gpu",
+    "batch": "batch_size",
+    "precision": "precision",
+    "pue": "pue",
+    "wue_onsite": "wue_onsite",
+    "market": "market_gco2e_per_kwh",
+}
 
 
 def declared_conditions(text: str) -> dict[str, float | str]:
@@ -122,8 +131,14 @@ def declared_conditions(text: str) -> dict[str, float | str]:
 def _method_constants(gpu: str, *, measured: bool) -> list[tuple[str, str, str]]:
     """The coefficients every wattgate-3 estimate applies (host and idle shares only to
     modelled energy: a measured IT energy already includes the host)."""
-    out = [] if measured else [("host_share", str(serving.HOST_SHARE.mid), "assumed"),
-                               ("idle_share", str(serving.IDLE_SHARE.mid), "assumed")]
+    out = (
+        []
+        if measured
+        else [
+            ("host_share", str(serving.HOST_SHARE.mid), "assumed"),
+            ("idle_share", str(serving.IDLE_SHARE.mid), "assumed"),
+        ]
+    )
     if gpu in GPUS:
         out.append(("embodied_gpu", str(GPUS[gpu].embodied_kgco2e), "hardware"))
     return out + [

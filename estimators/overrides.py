@@ -94,8 +94,9 @@ class Overrides:
         if self.precision is not None:
             key = _text("precision", self.precision).lower()
             if key not in PRECISION_BYTES:
+                known = ", ".join(PRECISION_BYTES)
                 raise InvalidArgumentError(
-                    f"'precision' must be one of {', '.join(PRECISION_BYTES)}, got {self.precision!r}"
+                    f"'precision' must be one of {known}, got {self.precision!r}"
                 )
             put("precision", key)
         if self.pue is not None:

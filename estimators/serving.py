@@ -27,8 +27,10 @@ class Span(NamedTuple):
 
     def factor_widths(self, offset: float = 1.0) -> tuple[float, float]:
         """Log half-widths of the multiplier (offset + x), e.g. (1 + idle share)."""
-        return (math.log((offset + self.mid) / (offset + self.lo)),
-                math.log((offset + self.hi) / (offset + self.mid)))
+        return (
+            math.log((offset + self.mid) / (offset + self.lo)),
+            math.log((offset + self.hi) / (offset + self.mid)),
+        )
 
 
 # Concurrent sequences per replica when the deployment does not declare `batch_size`:

@@ -24,8 +24,11 @@ class Range(NamedTuple):
     max: float
 
     def to_dict(self) -> dict[str, float]:
-        return {"value": significant(self.value), "min": significant(self.min),
-                "max": significant(self.max)}
+        return {
+            "value": significant(self.value),
+            "min": significant(self.min),
+            "max": significant(self.max),
+        }
 
 
 class Breakdown(NamedTuple):
@@ -103,8 +106,9 @@ class Impacts:
     def it_energy_wh(self) -> Range:
         """Energy at the servers, before PUE: GPUs, host and idle capacity, with its range."""
         b = self.breakdown
-        return _spread_range(b.accelerator_wh + b.server_wh + b.idle_wh, self.spread[2],
-                             self.spread[3])
+        return _spread_range(
+            b.accelerator_wh + b.server_wh + b.idle_wh, self.spread[2], self.spread[3]
+        )
 
     def to_dict(self, usage_source: str = "upstream") -> dict[str, Any]:
         """The `impacts` JSON object of DESIGN.md, plus the water split, breakdown, quality

@@ -111,8 +111,9 @@ def measure(case: Case, imp: Impacts) -> Range:
             scale = m / e.value if e.value else 0.0
             return Range(m, e.min * scale, e.max * scale)
         return imp.emissions_gco2e
-    energy = {"facility": imp.energy_wh, "server": imp.it_energy_wh,
-              "gpu": imp.accelerator_wh}[case.boundary]
+    energy = {"facility": imp.energy_wh, "server": imp.it_energy_wh, "gpu": imp.accelerator_wh}[
+        case.boundary
+    ]
     if case.metric == "j_per_output_token":
         per = 3600.0 / case.output_tokens
         return Range(energy.value * per, energy.min * per, energy.max * per)
@@ -134,8 +135,10 @@ class Summary:
     median_width: float  # median max / min
 
     def to_row(self, label: str) -> str:
-        return (f"| {label} | {self.cases} | {self.typical_factor:.2f} | {self.within_2x:.0%} | "
-                f"{self.inside_window:.0%} | {self.inside_range:.0%} | {self.median_width:.2f} |")
+        return (
+            f"| {label} | {self.cases} | {self.typical_factor:.2f} | {self.within_2x:.0%} | "
+            f"{self.inside_window:.0%} | {self.inside_range:.0%} | {self.median_width:.2f} |"
+        )
 
 
 def summarise(results: Sequence[Result]) -> Summary:
@@ -152,8 +155,9 @@ def summarise(results: Sequence[Result]) -> Summary:
     )
 
 
-def table(results: Sequence[Result], others: dict[str, float] | None = None,
-          other_label: str = "") -> str:
+def table(
+    results: Sequence[Result], others: dict[str, float] | None = None, other_label: str = ""
+) -> str:
     """Markdown: case, reference, ours [min-max], ratio, inside window, inside range, and
     optionally another estimator's ratio per case id."""
     head = "| case | metric | reference | ours [min - max] | ratio | in window | in range |"
@@ -164,9 +168,11 @@ def table(results: Sequence[Result], others: dict[str, float] | None = None,
     lines = [head, rule]
     for r in results:
         o = r.ours
-        line = (f"| {r.case.id} | {r.case.metric} | {_g(r.case.reference)} | {_g(o.value)} "
-                f"[{_g(o.min)} - {_g(o.max)}] | {r.ratio:.2f} | {_yes(r.inside_window)} | "
-                f"{_yes(r.inside_range)} |")
+        line = (
+            f"| {r.case.id} | {r.case.metric} | {_g(r.case.reference)} | {_g(o.value)} "
+            f"[{_g(o.min)} - {_g(o.max)}] | {r.ratio:.2f} | {_yes(r.inside_window)} | "
+            f"{_yes(r.inside_range)} |"
+        )
         if others is not None:
             line += f" {others[r.case.id]:.2f} |" if r.case.id in others else " - |"
         lines.append(line)

@@ -12,8 +12,10 @@ from __future__ import annotations
 from tests.unit.estimators.test_calibration import ML_ENERGY, gpu_joules_per_output_token
 from tests.validation.harness import evaluate, evaluate_ecologits, load_cases, summarise, table
 
-SUMMARY_HEAD = ("| estimator | energy cases | typical factor | within 2x | in window | "
-                "in range | median max/min |\n|---|---:|---:|---:|---:|---:|---:|")
+SUMMARY_HEAD = (
+    "| estimator | energy cases | typical factor | within 2x | in window | "
+    "in range | median max/min |\n|---|---:|---:|---:|---:|---:|---:|"
+)
 
 
 def calibration_table() -> str:
@@ -21,8 +23,10 @@ def calibration_table() -> str:
     for model, gpus, batch, ref in ML_ENERGY:
         ours = gpu_joules_per_output_token(model, gpus, batch)
         name = model.split("/")[-1].replace("-Instruct", "")
-        lines.append(f"| {name}, {gpus}xH100, batch {batch} | {ref:.3f} | {ours:.3f} | "
-                     f"{ours / ref - 1:+.1%} |")
+        lines.append(
+            f"| {name}, {gpus}xH100, batch {batch} | {ref:.3f} | {ours:.3f} | "
+            f"{ours / ref - 1:+.1%} |"
+        )
     return "\n".join(lines)
 
 

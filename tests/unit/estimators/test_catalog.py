@@ -49,7 +49,10 @@ from estimators import estimate, resolve_model
         ("deepseek-reasoner", "huggingface/deepseek-ai/DeepSeek-R1-0528"),
         ("deepseek-ai/DeepSeek-R1", "huggingface/deepseek-ai/DeepSeek-R1"),
         ("grok-4-0709", "xai/grok-4"),
-        ("llama-4-maverick-17b-128e-instruct", "huggingface/meta-llama/Llama-4-Maverick-17B-128E-Instruct"),
+        (
+            "llama-4-maverick-17b-128e-instruct",
+            "huggingface/meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+        ),
         ("Qwen/Qwen3-235B-A22B-Instruct-2507-FP8", "huggingface/Qwen/Qwen3-235B-A22B"),
         ("qwen3-32b", "huggingface/Qwen/Qwen3-32B"),
         ("text-embedding-3-small", "openai/text-embedding-3-small"),
@@ -114,15 +117,21 @@ def test_precision_from_catalog_and_name(name: str, precision: str) -> None:
 def test_current_families_have_a_source_or_a_stated_range() -> None:
     from estimators.catalog import MODELS
 
-    for model_id in ("openai/o3", "xai/grok-4", "huggingface/deepseek-ai/DeepSeek-V3",
-                     "huggingface/Qwen/Qwen3-235B-A22B", "openai/text-embedding-3-large"):
+    for model_id in (
+        "openai/o3",
+        "xai/grok-4",
+        "huggingface/deepseek-ai/DeepSeek-V3",
+        "huggingface/Qwen/Qwen3-235B-A22B",
+        "openai/text-embedding-3-large",
+    ):
         profile = MODELS[model_id]
         assert profile.source and profile.source != "wattgate models_extra.json", model_id
 
 
 def test_encoder_names_get_an_encoder_profile() -> None:
-    imp = estimate("distilbert-base-uncased-finetuned-sst-2-english", input_tokens=150,
-                   kind="embedding")
+    imp = estimate(
+        "distilbert-base-uncased-finetuned-sst-2-english", input_tokens=150, kind="embedding"
+    )
     assert imp.quality == "fallback" and imp.model_id is None
     assert any("encoder fallback" in w for w in imp.warnings)
     assert imp.assumptions.total_params_b.max < 0.1

@@ -13,8 +13,14 @@ def _by_key(text: str) -> dict[str, object]:
 
 
 def test_origins_follow_where_each_value_came_from() -> None:
-    ov = Overrides(model="gpt-4o", provider="azure", pue=1.18, market_gco2e_per_kwh=40,
-                   gpu="H200", batch_size=32)
+    ov = Overrides(
+        model="gpt-4o",
+        provider="azure",
+        pue=1.18,
+        market_gco2e_per_kwh=40,
+        gpu="H200",
+        batch_size=32,
+    )
     imp = estimate("prod-4o", input_tokens=10, output_tokens=10, overrides=ov)
     c = _by_key(imp.assumptions.factors)
     assert (c["pue"].value, c["pue"].origin, c["pue"].unit) == (1.18, "declared", "ratio")
@@ -36,8 +42,9 @@ def test_supplier_factor_and_catalog_source() -> None:
 
 
 def test_measured_and_compat_records() -> None:
-    measured = estimate("x", output_tokens=5, overrides=Overrides(
-        measured_wh_per_output_token=0.001))
+    measured = estimate(
+        "x", output_tokens=5, overrides=Overrides(measured_wh_per_output_token=0.001)
+    )
     m = _by_key(measured.assumptions.factors)
     assert m["measured_out"].value == 0.001 and "host_share" not in m
     compat = estimate("gpt-4o", output_tokens=5, ecologits_compat=True)
@@ -46,12 +53,23 @@ def test_measured_and_compat_records() -> None:
 
 
 def test_declared_conditions_are_what_another_model_would_keep() -> None:
-    ov = Overrides(gpu="A100", gpu_count=4, batch_size=16, pue=1.4, precision="fp8",
-                   measured_wh_per_output_token=0.002)
-    text = estimate("meta-llama/Llama-3.1-70B-Instruct", output_tokens=5,
-                    overrides=ov).assumptions.factors
-    assert declared_conditions(text) == {"gpu": "A100", "batch_size": 16, "pue": 1.4,
-                                         "precision": "fp8"}
+    ov = Overrides(
+        gpu="A100",
+        gpu_count=4,
+        batch_size=16,
+        pue=1.4,
+        precision="fp8",
+        measured_wh_per_output_token=0.002,
+    )
+    text = estimate(
+        "meta-llama/Llama-3.1-70B-Instruct", output_tokens=5, overrides=ov
+    ).assumptions.factors
+    assert declared_conditions(text) == {
+        "gpu": "A100",
+        "batch_size": 16,
+        "pue": 1.4,
+        "precision": "fp8",
+    }
     assert declared_conditions(estimate("gpt-4o", output_tokens=5).assumptions.factors) == {}
 
 

@@ -93,7 +93,9 @@ def test_supplier_specific_market_factor_and_declared_one_wins() -> None:
     # Google reports a 0 g/kWh market-based factor: only the embodied share remains
     assert google.emissions_market_gco2e == pytest.approx(google.emissions_embodied_gco2e)
     declared = estimate(
-        "gemini-2.5-flash", input_tokens=500, output_tokens=300,
+        "gemini-2.5-flash",
+        input_tokens=500,
+        output_tokens=300,
         overrides=Overrides(market_gco2e_per_kwh=100.0),
     )
     assert declared.market_source == "operator-declared (deployment configuration)"
@@ -115,7 +117,9 @@ def test_measured_deployment() -> None:
     assert imp.quality == "measured"
     assert imp.energy_wh.value == pytest.approx(0.1)
     # measured energy keeps only the measurement's own error (x/÷ 1.1); PUE 1.0 is exact
-    assert imp.energy_wh.min == pytest.approx(0.1 / 1.1) and imp.energy_wh.max == pytest.approx(0.11)
+    assert imp.energy_wh.min == pytest.approx(0.1 / 1.1) and imp.energy_wh.max == pytest.approx(
+        0.11
+    )
     assert imp.breakdown.server_wh == 0 and imp.breakdown.idle_wh == 0
 
 
@@ -194,8 +198,9 @@ def test_latency_does_not_change_the_token_based_estimate() -> None:
     assert timed.energy_wh == base.energy_wh and timed.emissions_gco2e == base.emissions_gco2e
     # EcoLogits' formulas cap their modelled time with the measured latency
     slow = estimate("gpt-4o", input_tokens=100, output_tokens=300, ecologits_compat=True)
-    fast = estimate("gpt-4o", input_tokens=100, output_tokens=300, latency_s=0.5,
-                    ecologits_compat=True)
+    fast = estimate(
+        "gpt-4o", input_tokens=100, output_tokens=300, latency_s=0.5, ecologits_compat=True
+    )
     assert fast.breakdown.server_wh < slow.breakdown.server_wh
 
 

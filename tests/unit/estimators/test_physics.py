@@ -17,8 +17,12 @@ def j_per_output_token(model: str, n_in: int, n_out: int, **hw: int | str) -> fl
 
 def test_host_is_a_share_of_it_energy_at_any_batch() -> None:
     for batch in (1, 64):
-        imp = estimate("meta-llama/Llama-3.1-8B-Instruct", input_tokens=500, output_tokens=300,
-                       hardware={"batch_size": batch})
+        imp = estimate(
+            "meta-llama/Llama-3.1-8B-Instruct",
+            input_tokens=500,
+            output_tokens=300,
+            hardware={"batch_size": batch},
+        )
         b = imp.breakdown
         share = b.server_wh / (b.accelerator_wh + b.server_wh)
         assert share == pytest.approx(HOST_SHARE.mid)
@@ -37,22 +41,23 @@ def test_long_contexts_shrink_the_batch_and_cost_more_per_token() -> None:
     long = j_per_output_token("Qwen/Qwen3-32B", 224, 7000, **kw)
     assert long > 1.5 * short
     # a declared batch is bounded by the KV-cache room: 512 x 3,700 tokens do not fit
-    same_batch_shorter = j_per_output_token("Qwen/Qwen3-32B", 224, 7000, gpu="B200",
-                                            gpu_count=1, batch_size=100)
+    same_batch_shorter = j_per_output_token(
+        "Qwen/Qwen3-32B", 224, 7000, gpu="B200", gpu_count=1, batch_size=100
+    )
     assert long == pytest.approx(same_batch_shorter, rel=0.2)
 
 
 def test_mixture_of_experts_costs_far_less_than_dense_of_its_total_size() -> None:
-    moe = j_per_output_token("Qwen/Qwen3-30B-A3B", 500, 500, gpu="H100", gpu_count=1,
-                             batch_size=512)
-    dense = j_per_output_token("Qwen/Qwen3-32B", 500, 500, gpu="H100", gpu_count=1,
-                               batch_size=512)
+    moe = j_per_output_token(
+        "Qwen/Qwen3-30B-A3B", 500, 500, gpu="H100", gpu_count=1, batch_size=512
+    )
+    dense = j_per_output_token("Qwen/Qwen3-32B", 500, 500, gpu="H100", gpu_count=1, batch_size=512)
     assert dense > 2 * moe
     # one sequence touches only its active experts
-    moe_1 = j_per_output_token("Qwen/Qwen3-30B-A3B", 500, 500, gpu="H100", gpu_count=1,
-                               batch_size=1)
-    dense_1 = j_per_output_token("Qwen/Qwen3-32B", 500, 500, gpu="H100", gpu_count=1,
-                                 batch_size=1)
+    moe_1 = j_per_output_token(
+        "Qwen/Qwen3-30B-A3B", 500, 500, gpu="H100", gpu_count=1, batch_size=1
+    )
+    dense_1 = j_per_output_token("Qwen/Qwen3-32B", 500, 500, gpu="H100", gpu_count=1, batch_size=1)
     assert dense_1 > 4 * moe_1
 
 
@@ -60,27 +65,38 @@ def test_quantised_weights_need_fewer_gpus() -> None:
     bf16 = estimate("meta-llama/Llama-3.1-405B-Instruct", input_tokens=10, output_tokens=10)
     fp8 = estimate("meta-llama/Llama-3.1-405B-Instruct-FP8", input_tokens=10, output_tokens=10)
     assert (bf16.assumptions.gpu_count, fp8.assumptions.gpu_count) == (16, 8)
-    declared = estimate("meta-llama/Llama-3.1-405B-Instruct", input_tokens=10, output_tokens=10,
-                        hardware={"gpu": "H100", "gpu_count": 8})
+    declared = estimate(
+        "meta-llama/Llama-3.1-405B-Instruct",
+        input_tokens=10,
+        output_tokens=10,
+        hardware={"gpu": "H100", "gpu_count": 8},
+    )
     assert any(w.startswith("deployment-precision") for w in declared.warnings)
     mxfp4 = estimate("openai/gpt-oss-120b", input_tokens=10, output_tokens=10)
     assert mxfp4.assumptions.gpu_count == 1
 
 
 def test_a_classifier_is_well_under_one_percent_of_an_llm_call() -> None:
-    clf = estimate("distilbert-base-uncased-finetuned-sst-2-english", input_tokens=150,
-                   kind="embedding", hardware={"gpu": "A100", "batch_size": 1})
+    clf = estimate(
+        "distilbert-base-uncased-finetuned-sst-2-english",
+        input_tokens=150,
+        kind="embedding",
+        hardware={"gpu": "A100", "batch_size": 1},
+    )
     llm = estimate("gpt-4o", input_tokens=150, output_tokens=300)
     assert 0 < clf.energy_wh.value < 0.01 * llm.energy_wh.value
     # a pass has a fixed cost: one token costs far more than a 150th of 150 tokens
-    one = estimate("bert-base-uncased", input_tokens=1, kind="embedding",
-                   hardware={"batch_size": 1})
-    many = estimate("bert-base-uncased", input_tokens=150, kind="embedding",
-                    hardware={"batch_size": 1})
+    one = estimate(
+        "bert-base-uncased", input_tokens=1, kind="embedding", hardware={"batch_size": 1}
+    )
+    many = estimate(
+        "bert-base-uncased", input_tokens=150, kind="embedding", hardware={"batch_size": 1}
+    )
     assert one.energy_wh.value > 0.5 * many.energy_wh.value
     # served in batches, the fixed cost is shared
-    batched = estimate("bert-base-uncased", input_tokens=150, kind="embedding",
-                       hardware={"batch_size": 64})
+    batched = estimate(
+        "bert-base-uncased", input_tokens=150, kind="embedding", hardware={"batch_size": 64}
+    )
     assert batched.energy_wh.value < 0.1 * many.energy_wh.value
 
 
@@ -92,23 +108,40 @@ def test_encoders_do_not_decode() -> None:
 
 def test_ranges_come_from_the_assumptions_that_are_unknown() -> None:
     def width(**kw: object) -> float:
-        e = estimate("meta-llama/Llama-3.1-70B-Instruct", input_tokens=500, output_tokens=500,
-                     **kw).energy_wh  # type: ignore[arg-type]
+        e = estimate(
+            "meta-llama/Llama-3.1-70B-Instruct", input_tokens=500, output_tokens=500, **kw
+        ).energy_wh  # type: ignore[arg-type]
         return e.max / e.min
 
-    declared = width(provider="vllm", overrides=Overrides(pue=1.2),
-                     hardware={"gpu": "H100", "gpu_count": 4, "batch_size": 64})
+    declared = width(
+        provider="vllm",
+        overrides=Overrides(pue=1.2),
+        hardware={"gpu": "H100", "gpu_count": 4, "batch_size": 64},
+    )
     assumed_batch = width(provider="vllm", overrides=Overrides(pue=1.2))
-    assumed_site = width(provider="vllm", hardware={"gpu": "H100", "gpu_count": 4,
-                                                    "batch_size": 64})
+    assumed_site = width(
+        provider="vllm", hardware={"gpu": "H100", "gpu_count": 4, "batch_size": 64}
+    )
     assert declared < assumed_batch and declared < assumed_site
     # the concurrency matters for decoding, hardly for a prompt-only call
-    prompt_only = estimate("meta-llama/Llama-3.1-70B-Instruct", input_tokens=5000,
-                           output_tokens=1, provider="vllm", overrides=Overrides(pue=1.2))
-    decode = estimate("meta-llama/Llama-3.1-70B-Instruct", input_tokens=1, output_tokens=5000,
-                      provider="vllm", overrides=Overrides(pue=1.2))
-    assert (prompt_only.energy_wh.max / prompt_only.energy_wh.min
-            < decode.energy_wh.max / decode.energy_wh.min)
+    prompt_only = estimate(
+        "meta-llama/Llama-3.1-70B-Instruct",
+        input_tokens=5000,
+        output_tokens=1,
+        provider="vllm",
+        overrides=Overrides(pue=1.2),
+    )
+    decode = estimate(
+        "meta-llama/Llama-3.1-70B-Instruct",
+        input_tokens=1,
+        output_tokens=5000,
+        provider="vllm",
+        overrides=Overrides(pue=1.2),
+    )
+    assert (
+        prompt_only.energy_wh.max / prompt_only.energy_wh.min
+        < decode.energy_wh.max / decode.energy_wh.min
+    )
 
 
 def test_narrower_boundaries_nest() -> None:
