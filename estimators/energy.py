@@ -204,11 +204,16 @@ def encoder_load(
     )
 
 
-def gpu_joules(load: Load, n_in: int, n_cached: int, n_out: int) -> float:
-    """GPU joules of one call: prefill (linear + attention), cached tokens, decode with its
-    context-length term, and the fixed per-call part. When this call's context would not fit
-    `batch` sequences in the KV-cache room, the batch shrinks to what fits."""
-    (
+def call_joules(loads: tuple[Load, ...], n_in: int, n_cached: int, n_out: int) -> list[float]:
+    """GPU joules of one call under each of `loads`: prefill (linear + attention), cached
+    tokens, decode with its context-length term, and the fixed per-call part. When this
+    call's context would not fit `batch` sequences in the KV-cache room, the batch shrinks
+    to what fits."""
+    ctx = n_in + n_out * 0.5
+    uncached = n_in - n_cached
+    squares = n_in * n_in - n_cached * n_cached
+    out = []
+    for (
         e_out,
         e_kv,
         e_in,
@@ -223,19 +228,24 @@ def gpu_joules(load: Load, n_in: int, n_cached: int, n_out: int) -> float:
         moe_r,
         flop_j,
         _,
-    ) = load
-    ctx = n_in + n_out * 0.5
-    if n_out and ctx * batch > kv_cap:
-        b = kv_cap / ctx
-        b = b if b > 1.0 else 1.0
-        e_out = (step_j + read_j * weights_read_fraction(moe_r, b)) / b + flop_j
-    return (
-        n_out * (e_out + e_kv * ctx)
-        + (n_in - n_cached) * e_in
-        + e_attn * (n_in * n_in - n_cached * n_cached)
-        + n_cached * e_cached
-        + e_call
-    )
+    ) in loads:
+        if n_out and ctx * batch > kv_cap:
+            b = kv_cap / ctx
+            b = b if b > 1.0 else 1.0
+            e_out = (step_j + read_j * weights_read_fraction(moe_r, b)) / b + flop_j
+        out.append(
+            n_out * (e_out + e_kv * ctx)
+            + uncached * e_in
+            + e_attn * squares
+            + n_cached * e_cached
+            + e_call
+        )
+    return out
+
+
+def gpu_joules(load: Load, n_in: int, n_cached: int, n_out: int) -> float:
+    """GPU joules of one call under one `load` (see `call_joules`)."""
+    return call_joules((load,), n_in, n_cached, n_out)[0]
 
 
 class EcoScenario(NamedTuple):

@@ -24,10 +24,10 @@ from estimators.energy import (
     EcoScenario,
     Load,
     bytes_per_param,
+    call_joules,
     decoder_load,
     ecologits_scenario,
     encoder_load,
-    gpu_joules,
     gpus_needed,
 )
 from estimators.errors import InvalidArgumentError
@@ -601,16 +601,15 @@ def _impacts(
     elif measured is not None:
         acc_j, host_j = out_e * measured[0] + n_in * measured[1], 0.0
     else:
-        first = loads[0]
-        acc_j = gpu_joules(first, n_in, n_cached, out_e)
-        host_j = acc_j * host + first.host_call
+        gpu = call_joules(loads, n_in, n_cached, out_e)
+        acc_j = gpu[0]
+        host_j = acc_j * host + loads[0].host_call
         if dims:
             h1 = 1.0 + host
             active = acc_j + host_j
             for i, j in dims:
-                li, lj = loads[i], loads[j]
-                a = (gpu_joules(li, n_in, n_cached, out_e) * h1 + li.host_call) / active
-                b = (gpu_joules(lj, n_in, n_cached, out_e) * h1 + lj.host_call) / active
+                a = (gpu[i] * h1 + loads[i].host_call) / active
+                b = (gpu[j] * h1 + loads[j].host_call) / active
                 hi, lo = (a, b) if a > b else (b, a)
                 if hi > 1.0:
                     x = _log(hi)
