@@ -84,7 +84,7 @@ class _Plan(NamedTuple):
 
 
 class _CompatPlan(NamedTuple):
-    ends: tuple[EcoScenario, EcoScenario]  # EcoLogits' min and max parameter runs
+    ends: tuple[EcoScenario, ...]  # EcoLogits' min and max parameter runs (one when equal)
     zone: str
     grid: float
     model_id: str | None
@@ -157,7 +157,7 @@ def _compat_plan(
         for i in (0, 2)
     )
     return _CompatPlan(
-        ends=(lo, hi),
+        ends=(lo,) if lo == hi else (lo, hi),
         zone=mix.zone,
         grid=mix.gco2e_per_kwh,
         model_id=profile.model_id,
@@ -604,12 +604,14 @@ def _impacts(
         gpu = call_joules(loads, n_in, n_cached, out_e)
         acc_j = gpu[0]
         host_j = acc_j * host + loads[0].host_call
-        if dims:
-            h1 = 1.0 + host
-            active = acc_j + host_j
+        if dims and acc_j > 0.0:
+            h1, active = 1.0 + host, acc_j + host_j
             for i, j in dims:
-                a = (gpu[i] * h1 + loads[i].host_call) / active
-                b = (gpu[j] * h1 + loads[j].host_call) / active
+                if encoder:  # a fixed host part per call: compare the active IT energy
+                    a = (gpu[i] * h1 + loads[i].host_call) / active
+                    b = (gpu[j] * h1 + loads[j].host_call) / active
+                else:  # host and idle scale with the GPU energy: its ratio suffices
+                    a, b = gpu[i] / acc_j, gpu[j] / acc_j
                 hi, lo = (a, b) if a > b else (b, a)
                 if hi > 1.0:
                     x = _log(hi)
@@ -683,7 +685,7 @@ def _compat_impacts(
         srv_wh = dt * srv_w / 3600.0
         it_wh = acc_wh + srv_wh
         res.append((it_wh * pue, acc_wh, srv_wh, it_wh, it_wh * wue_factor, dt * emb_gps))
-    (e0, acc0, srv0, it0, w0, emb0), (e1, acc1, srv1, it1, w1, emb1) = res
+    (e0, acc0, srv0, it0, w0, emb0), (e1, acc1, srv1, it1, w1, emb1) = res[0], res[-1]
     e, acc, srv = (e0 + e1) / 2.0, (acc0 + acc1) / 2.0, (srv0 + srv1) / 2.0
     it, water, emb = (it0 + it1) / 2.0, (w0 + w1) / 2.0, (emb0 + emb1) / 2.0
     k = plan.grid / 1000.0
