@@ -123,25 +123,19 @@ def test_ranges_come_from_the_assumptions_that_are_unknown() -> None:
         provider="vllm", hardware={"gpu": "H100", "gpu_count": 4, "batch_size": 64}
     )
     assert declared < assumed_batch and declared < assumed_site
+
     # the concurrency matters for decoding, hardly for a prompt-only call
-    prompt_only = estimate(
-        "meta-llama/Llama-3.1-70B-Instruct",
-        input_tokens=5000,
-        output_tokens=1,
-        provider="vllm",
-        overrides=Overrides(pue=1.2),
-    )
-    decode = estimate(
-        "meta-llama/Llama-3.1-70B-Instruct",
-        input_tokens=1,
-        output_tokens=5000,
-        provider="vllm",
-        overrides=Overrides(pue=1.2),
-    )
-    assert (
-        prompt_only.energy_wh.max / prompt_only.energy_wh.min
-        < decode.energy_wh.max / decode.energy_wh.min
-    )
+    def spread(n_in: int, n_out: int) -> float:
+        e = estimate(
+            "meta-llama/Llama-3.1-70B-Instruct",
+            input_tokens=n_in,
+            output_tokens=n_out,
+            provider="vllm",
+            overrides=Overrides(pue=1.2),
+        ).energy_wh
+        return e.max / e.min
+
+    assert spread(5000, 1) < spread(1, 5000)
 
 
 def test_narrower_boundaries_nest() -> None:
