@@ -262,7 +262,7 @@ def _encoder_loads(
 
     def load(i: int, b: float, call_s: float, host_w: float) -> Load:
         return encoder_load(
-            params_b=profile.total_b[i],
+            params_b=profile.active_b[i],
             gpu=gpu,
             gpu_count=gpu_count or 1,
             batch=b,
@@ -277,7 +277,7 @@ def _encoder_loads(
         load(1, batches.mid, call.hi, host.hi),
     ]
     dims = [(1, 2)]
-    if profile.total_b[0] != profile.total_b[2]:
+    if profile.active_b[0] != profile.active_b[2]:
         loads += [
             load(0, batches.mid, call.mid, host.mid),
             load(2, batches.mid, call.mid, host.mid),
@@ -301,6 +301,7 @@ def _plan(
     hw: tuple[tuple[str, Any], ...],
     ov: Overrides | None,
     compat: bool,
+    single_pass: bool,
 ) -> _Plan | _CompatPlan:
     ov = ov or Overrides()
     provider_name = provider if provider is not None else ov.provider
@@ -320,7 +321,8 @@ def _plan(
     gpu_count: int | None = hwd.get("gpu_count") or ov.gpu_count
     batch: int | None = hwd.get("batch_size") or ov.batch_size
     precision = hwd.get("precision") or ov.precision or profile.precision or "bf16"
-    encoder = profile.kind == "encoder"
+    # An encoder, or any model called for embeddings: one forward pass, no decoding.
+    encoder = profile.kind == "encoder" or single_pass
     if encoder:
         loads, dims, central = _encoder_loads(profile, gpu, gpu_count, batch)
         error = serving.MODEL_ERROR_ENCODER
@@ -544,7 +546,9 @@ def estimate(
         raise InvalidArgumentError(f"grid_intensity must be a number >= 0, got {grid_intensity!r}")
     try:
         hw = tuple(sorted(hardware.items())) if hardware else ()
-        plan = _plan(model, provider, zone, hw, overrides, bool(ecologits_compat))
+        plan = _plan(
+            model, provider, zone, hw, overrides, bool(ecologits_compat), kind == "embedding"
+        )
     except TypeError as exc:  # unhashable or unsortable hardware values
         raise InvalidArgumentError(f"invalid hardware mapping {hardware!r}: {exc}") from exc
 

@@ -159,3 +159,22 @@ def test_reasoning_models_are_catalogued_with_bounded_ranges() -> None:
         imp = estimate(name, input_tokens=1000, output_tokens=1000)
         assert imp.quality != "fallback", name
         assert imp.energy_wh.max / imp.energy_wh.min < 10, name
+
+
+def test_embedding_calls_are_one_pass_whatever_the_model() -> None:
+    # a classifier under a name no catalog knows, with its size declared
+    declared = estimate(
+        "my-sentiment-classifier",
+        input_tokens=150,
+        kind="embedding",
+        hardware={"gpu": "A100", "batch_size": 1},
+        overrides=Overrides(active_params_b=0.066, total_params_b=0.066),
+    )
+    named = estimate(
+        "distilbert-base-uncased-finetuned-sst-2-english",
+        input_tokens=150,
+        kind="embedding",
+        hardware={"gpu": "A100", "batch_size": 1},
+    )
+    assert declared.energy_wh.value == pytest.approx(named.energy_wh.value, rel=0.1)
+    assert declared.breakdown.server_wh > declared.breakdown.accelerator_wh * 0.5
