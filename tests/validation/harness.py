@@ -9,10 +9,11 @@ around it and the boundary it was measured at:
     server    servers only, before PUE (`Impacts.it_energy_wh`)
     gpu       accelerators only (`Impacts.accelerator_wh`)
 
-Metrics: wh_per_query, j_per_output_token (the boundary's energy per output token) and
+Metrics: wh_per_query, j_per_output_token (the boundary's energy per output token),
 gco2e_per_query (location-based, or the market-based figure when the reference says it is
-market-based). The goals (typical factor, window and range coverage, range width) are
-computed over the energy metrics.
+market-based) and ml_per_query (water: boundary `onsite`, `offsite`, or the total). The
+goals (typical factor, window and range coverage, range width) are computed over the
+energy metrics.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class Case:
     model: str
     input_tokens: int
     output_tokens: int
-    boundary: str  # facility | server | gpu
-    metric: str  # wh_per_query | j_per_output_token | gco2e_per_query
+    boundary: str  # facility | server | gpu (energy); onsite | offsite | total (water)
+    metric: str  # wh_per_query | j_per_output_token | gco2e_per_query | ml_per_query
     reference: float
     window: tuple[float, float]
     notes: str
@@ -105,6 +106,13 @@ def call_arguments(case: Case) -> dict[str, Any]:
 
 def measure(case: Case, imp: Impacts) -> Range:
     """The figure `case` publishes, read from `imp` at the case's boundary and metric."""
+    if case.metric == "ml_per_query":
+        w = imp.water_ml
+        part = {"onsite": imp.water_onsite_ml, "offsite": imp.water_offsite_ml}.get(
+            case.boundary, w.value
+        )
+        scale = part / w.value if w.value else 0.0
+        return Range(part, w.min * scale, w.max * scale)
     if case.metric == "gco2e_per_query":
         if case.market_based and imp.emissions_market_gco2e is not None:
             e, m = imp.emissions_gco2e, imp.emissions_market_gco2e
