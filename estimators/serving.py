@@ -64,7 +64,9 @@ ENCODER_BATCH = Span(8.0, 32.0, 128.0)  # calls per pass at a hosted embedding s
 # Embodied emissions, allocated by the GPU time a call occupies (its GPU energy / average
 # GPU power) over the hardware's service life and the share of it spent serving.
 AVG_GPU_POWER_FRACTION = 0.7  # of TDP while serving (ML.ENERGY: 486-691 W on a 700 W H100)
-SERVER_EMBODIED_KGCO2E_PER_GPU = 5700.0 / 8  # 8-GPU server without GPUs (EcoLogits, Boavizta)
+# 8-GPU server without GPUs: 5,700 kgCO2e (EcoLogits docs, from BoaviztAPI for an AWS
+# p5.48xlarge; that query was not re-run here).
+SERVER_EMBODIED_KGCO2E_PER_GPU = 5700.0 / 8
 LIFETIME_YEARS = Span(3.0, 4.0, 5.0)
 SERVICE_SHARE = Span(0.3, 0.5, 0.8)  # share of the service life the hardware is busy
 
