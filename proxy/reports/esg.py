@@ -172,9 +172,9 @@ def esg_export(report: Report, deployments: list[dict[str, Any]]) -> dict[str, A
         "deployments": [_rounded_deployment(d) for d in deployments],
         "boundary": BOUNDARY,
         "uncertainty": _uncertainty(t),
-        "data_quality": {"upstream_usage_share": t["upstream_usage_share"],
-                         "estimated_usage_share": t["estimated_usage_share"],
-                         "quality_tiers": t["quality_tiers"], "methods": t["methods"]},
+        "data_quality": rounded({"upstream_usage_share": t["upstream_usage_share"],
+                                 "estimated_usage_share": t["estimated_usage_share"],
+                                 "quality_tiers": t["quality_tiers"], "methods": t["methods"]}),
         "teams": _teams(report),
     }
 
