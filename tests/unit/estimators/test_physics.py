@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from estimators import Overrides, estimate
+from estimators import Impacts, Overrides, estimate
 from estimators.serving import HOST_SHARE
 
 H100x4 = {"gpu": "H100", "gpu_count": 4}
@@ -76,13 +76,19 @@ def test_quantised_weights_need_fewer_gpus() -> None:
     assert mxfp4.assumptions.gpu_count == 1
 
 
-def test_a_classifier_is_well_under_one_percent_of_an_llm_call() -> None:
-    clf = estimate(
-        "distilbert-base-uncased-finetuned-sst-2-english",
+def classify(model: str, overrides: Overrides | None = None) -> Impacts:
+    """A 150-token classification call, one at a time on an A100."""
+    return estimate(
+        model,
         input_tokens=150,
         kind="embedding",
         hardware={"gpu": "A100", "batch_size": 1},
+        overrides=overrides,
     )
+
+
+def test_a_classifier_is_well_under_one_percent_of_an_llm_call() -> None:
+    clf = classify("distilbert-base-uncased-finetuned-sst-2-english")
     llm = estimate("gpt-4o", input_tokens=150, output_tokens=300)
     assert 0 < clf.energy_wh.value < 0.01 * llm.energy_wh.value
     # a pass has a fixed cost: one token costs far more than a 150th of 150 tokens
@@ -163,18 +169,9 @@ def test_reasoning_models_are_catalogued_with_bounded_ranges() -> None:
 
 def test_embedding_calls_are_one_pass_whatever_the_model() -> None:
     # a classifier under a name no catalog knows, with its size declared
-    declared = estimate(
-        "my-sentiment-classifier",
-        input_tokens=150,
-        kind="embedding",
-        hardware={"gpu": "A100", "batch_size": 1},
-        overrides=Overrides(active_params_b=0.066, total_params_b=0.066),
+    declared = classify(
+        "my-sentiment-classifier", Overrides(active_params_b=0.066, total_params_b=0.066)
     )
-    named = estimate(
-        "distilbert-base-uncased-finetuned-sst-2-english",
-        input_tokens=150,
-        kind="embedding",
-        hardware={"gpu": "A100", "batch_size": 1},
-    )
+    named = classify("distilbert-base-uncased-finetuned-sst-2-english")
     assert declared.energy_wh.value == pytest.approx(named.energy_wh.value, rel=0.1)
     assert declared.breakdown.server_wh > declared.breakdown.accelerator_wh * 0.5
