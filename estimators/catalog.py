@@ -1,15 +1,17 @@
-"""LLM facts: parameters (total/active, ranges for closed models), deployment speed,
-and name resolution (provider prefixes, dated snapshots, -latest names, Azure/Bedrock/
-Vertex spellings), built once from EcoLogits' models.json plus our own additions."""
+"""Model facts: parameters (total/active, ranges for closed models), weight precision,
+decoder or encoder, deployment speed, and name resolution (provider prefixes, dated
+snapshots, -latest names, Azure/Bedrock/Vertex spellings, quantisation suffixes), built
+once from EcoLogits' models.json plus our own additions (models_extra.json, encoders.json)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 from estimators import ecologits_data
+from estimators.energy import PRECISION_BYTES
 from estimators.errors import CatalogError
 from estimators.hardware import load_data
 
@@ -42,6 +44,8 @@ _PREFIX_TO_NAMESPACE = {
     "huggingface": "huggingface",
     "huggingface_hub": "huggingface",
     "hf": "huggingface",
+    "xai": "xai",
+    "deepseek": "huggingface",
 }
 
 
@@ -57,6 +61,8 @@ class ModelProfile:
     open_weights: bool
     warnings: tuple[str, ...]
     source: str
+    kind: str = "decoder"  # decoder | encoder (embeddings, classifiers, rerankers)
+    precision: str | None = None  # weights as released or served; None: not published
 
     @property
     def eco_provider(self) -> str | None:
@@ -74,7 +80,7 @@ def _rng(v: Any) -> tuple[float, float, float]:
 
 
 def _profile(entry: dict[str, Any], namespace: str, source_note: str) -> ModelProfile:
-    arch = entry["architecture"]
+    arch = entry.get("architecture") or {"type": "dense", "parameters": entry["parameters"]}
     params = arch["parameters"]
     if arch["type"] == "moe":
         total, active = _rng(params["total"]), _rng(params["active"])
@@ -82,6 +88,10 @@ def _profile(entry: dict[str, Any], namespace: str, source_note: str) -> ModelPr
         total = active = _rng(params)
     warns = tuple(entry.get("warnings") or ())
     dep = entry.get("deployment") or {}
+    precision = entry.get("precision")
+    if precision is not None and precision not in PRECISION_BYTES:
+        raise CatalogError(f"unknown precision {precision!r} for {entry['name']!r}")
+    open_weights = "model-arch-not-released" not in warns
     return ModelProfile(
         model_id=f"{namespace}/{entry['name']}",
         namespace=namespace,
@@ -90,9 +100,11 @@ def _profile(entry: dict[str, Any], namespace: str, source_note: str) -> ModelPr
         total_b=total,
         tps=float(dep["tps"]) if dep.get("tps") else None,
         ttft_s=float(dep["ttft"]) if dep.get("ttft") is not None else None,
-        open_weights="model-arch-not-released" not in warns,
+        open_weights=open_weights,
         warnings=warns,
         source="; ".join(entry.get("sources") or ()) or source_note,
+        kind=entry.get("kind", "decoder"),
+        precision=precision or ("bf16" if open_weights else None),
     )
 
 
@@ -115,22 +127,29 @@ def _add(profile: ModelProfile, name: str) -> None:
             bucket.append(profile)
 
 
+_extra = load_data("models_extra.json")
+_PRECISION: dict[str, str] = _extra["precision"]  # EcoLogits entries not released in BF16
 _eco = ecologits_data.load("models.json")
 for _entry in _eco["models"]:
     _ns = ECO_TO_OURS[_entry["provider"]]
+    _entry = {**_entry, "precision": _PRECISION.get(f"{_ns}/{_entry['name']}")}
     _add(_profile(_entry, _ns, f"ecologits-data {ecologits_data.DATA_VERSION}"), _entry["name"])
 for _a in _eco.get("aliases") or ():
     _ns = ECO_TO_OURS[_a["provider"]]
     _add(MODELS[f"{_ns}/{_a['alias']}"], _a["name"])
-
-_extra = load_data("models_extra.json")
 for _entry in _extra["models"]:
     _add(_profile(_entry, _entry["provider"], "wattgate models_extra.json"), _entry["name"])
+_encoders = load_data("encoders.json")
+for _entry in _encoders["models"]:
+    _add(
+        _profile({**_entry, "kind": "encoder"}, _entry["provider"], "wattgate encoders.json"),
+        _entry["name"],
+    )
 ALIASES: dict[str, str] = {k.lower(): v for k, v in _extra["aliases"].items()}
 PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
     (re.compile(p), target, bool(approx)) for p, target, approx in _extra["patterns"]
 )
-for _target in list(ALIASES.values()) + [t for _, t, _ in PATTERNS]:
+for _target in [*ALIASES.values(), *(t for _, t, _ in PATTERNS), *_PRECISION]:
     if _target not in MODELS:
         raise CatalogError(f"alias target {_target!r} is not in the catalog")
 
@@ -144,10 +163,27 @@ _SUFFIXES = (
     re.compile(r"-\d{8}$"),  # Anthropic dated snapshots
     re.compile(r"-latest$"),
     re.compile(r"-\d{4}$"),  # "-0613", "-2407"
+    re.compile(r"-\d{3}$"),  # Google "-001"
     re.compile(r"-preview$"),
     re.compile(r"-(instruct|chat)$"),
 )
 _BEDROCK_REGION = re.compile(r"^(us|eu|apac|us-gov|global)\.")
+# Quantisation named in a checkpoint or deployment name ("...-Instruct-FP8", "...-AWQ").
+_QUANT = re.compile(
+    r"(?:^|[-_./])(fp8|int8|w8a8|w8a16|8bit|q8_0|mxfp4|int4|w4a16|awq|gptq|nf4|4bit|q4_k_m|q4_0)"
+    r"(?=$|[-_./])"
+)
+_QUANT_PRECISION = {"mxfp4": "mxfp4", "fp8": "fp8", "w8a8": "fp8"}
+_QUANT_INT4 = frozenset({"int4", "w4a16", "awq", "gptq", "nf4", "4bit", "q4_k_m", "q4_0"})
+
+
+def _named_precision(key: str) -> str | None:
+    """'llama-3.1-405b-instruct-fp8' -> 'fp8'; None when the name names no quantisation."""
+    m = _QUANT.search(key)
+    if m is None:
+        return None
+    tag = m.group(1)
+    return _QUANT_PRECISION.get(tag) or ("int4" if tag in _QUANT_INT4 else "int8")
 
 
 def _pick(bucket: list[ModelProfile], prefer: tuple[str, ...]) -> ModelProfile:
@@ -158,12 +194,25 @@ def _pick(bucket: list[ModelProfile], prefer: tuple[str, ...]) -> ModelProfile:
     return bucket[0]
 
 
+def _candidates(name: str) -> list[str]:
+    """`name`, then `name` with one more date/-latest/-preview suffix removed each time."""
+    out = [name]
+    while True:
+        for suffix in _SUFFIXES:
+            stripped = suffix.sub("", out[-1])
+            if stripped != out[-1]:
+                break
+        else:
+            return out
+        if not stripped or stripped in out:
+            return out
+        out.append(stripped)
+
+
 def _lookup(name: str, prefer: tuple[str, ...]) -> tuple[ModelProfile, bool] | None:
-    """Exact id, exact name, our aliases and patterns, then with date/-latest suffixes removed."""
-    seen: set[str] = set()
-    candidate = name
-    while candidate and candidate not in seen:
-        seen.add(candidate)
+    """Exact id, exact name and our aliases (each with suffixes removed), then patterns."""
+    candidates = _candidates(name)
+    for candidate in candidates:
         hit = MODELS.get(candidate)
         if hit is not None and "/" in candidate and candidate.split("/", 1)[0] in OURS_TO_ECO:
             return hit, False
@@ -173,14 +222,10 @@ def _lookup(name: str, prefer: tuple[str, ...]) -> tuple[ModelProfile, bool] | N
         target = ALIASES.get(candidate)
         if target is not None:
             return MODELS[target], False
+    for candidate in candidates:
         for pattern, target, approx in PATTERNS:
             if pattern.match(candidate):
                 return MODELS[target], approx
-        for suffix in _SUFFIXES:
-            stripped = suffix.sub("", candidate)
-            if stripped != candidate:
-                candidate = stripped
-                break
     return None
 
 
@@ -200,6 +245,7 @@ def resolve(name: str, prefer: tuple[str, ...] = ()) -> tuple[ModelProfile, tupl
         head, _, rest = key.partition(".")
         if head in _PREFIX_TO_NAMESPACE:
             found = _lookup(rest, (_PREFIX_TO_NAMESPACE[head], *prefer))
+    named = _named_precision(key)
     if found is not None:
         profile, approx = found
         warns = profile.warnings
@@ -208,8 +254,12 @@ def resolve(name: str, prefer: tuple[str, ...] = ()) -> tuple[ModelProfile, tupl
                 *warns,
                 f"model-approximate: {raw!r} has no data of its own; using {profile.model_id}",
             )
+        if named is not None and named != profile.precision:
+            profile = replace(profile, precision=named)
         return profile, warns
-    fb = fallback_profile(raw)
+    fb = encoder_fallback(raw) or fallback_profile(raw)
+    if named is not None:
+        fb = replace(fb, precision=named)
     return fb, (*fb.warnings, f"model-not-registered: {raw!r} is not in the catalog; {fb.source}")
 
 
@@ -218,8 +268,8 @@ def resolve(name: str, prefer: tuple[str, ...] = ()) -> tuple[ModelProfile, tupl
 _MOE_HINT = re.compile(r"(\d+)x(\d+(?:\.\d+)?)b")
 _ACTIVE_HINT = re.compile(r"(?<![a-z])a(\d+(?:\.\d+)?)b")
 _SIZE_HINT = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)([bm])(?![a-z])")
+# Size words, matched as whole words: "gemini-..." contains "mini" but is not a mini model.
 _WORD_HINTS: tuple[tuple[str, tuple[float, float]], ...] = (
-    ("embed", (0.1, 1.0)),
     ("nano", (1.0, 8.0)),
     ("tiny", (0.5, 4.0)),
     ("mini", (8.0, 30.0)),
@@ -265,7 +315,7 @@ def fallback_profile(name: str) -> ModelProfile:
                 hint = f"size hint '{size.group(0)}'"
     if active is None:
         for word, rng in _WORD_HINTS:
-            if word in key:
+            if re.search(rf"(?<![a-z]){word}(?![a-z])", key):
                 active = total = rng
                 hint = f"size hint '{word}'"
                 break
@@ -284,6 +334,40 @@ def fallback_profile(name: str) -> ModelProfile:
         warnings=(),
         source=f"fallback profile from {hint}",
     )
+
+
+_FAMILIES: tuple[tuple[re.Pattern[str], dict[str, list[float]], str], ...] = tuple(
+    (re.compile(f["pattern"]), f["sizes"], f["source"]) for f in _encoders["families"]
+)
+_TOKEN_SPLIT = re.compile(r"[-_./]")
+
+
+def encoder_fallback(name: str) -> ModelProfile | None:
+    """A flagged encoder profile for a name of a known encoder family (a fine-tuned
+    DistilBERT, a renamed BGE...), sized by its size word; None for other names."""
+    key = name.lower()
+    for pattern, sizes, source in _FAMILIES:
+        if pattern.search(key):
+            tokens = set(_TOKEN_SPLIT.split(key))
+            word = next((w for w in sizes if w != "default" and w in tokens), "default")
+            lo, hi = sizes[word]
+            rng = _tri(lo, hi)
+            return ModelProfile(
+                model_id=None,
+                namespace="",
+                architecture="dense",
+                active_b=rng,
+                total_b=rng,
+                tps=None,
+                ttft_s=None,
+                open_weights=True,
+                warnings=(),
+                source=f"encoder fallback from the family '{pattern.pattern.split('|')[0]}' and "
+                f"size word '{word}' ({source})",
+                kind="encoder",
+                precision="bf16",
+            )
+    return None
 
 
 def custom_profile(
@@ -305,4 +389,6 @@ def custom_profile(
         open_weights=True,
         warnings=tuple(w for w in base.warnings if w != "model-arch-not-released"),
         source="parameters declared in the deployment configuration",
+        kind=base.kind,
+        precision=base.precision or "bf16",
     )

@@ -1,76 +1,81 @@
-"""`estimate()`: compose catalog, hardware, grid and energy coefficients into `Impacts`.
+"""`estimate()`: compose catalog, serving assumptions, grid and energy coefficients into
+`Impacts`.
 
 Everything that depends only on the deployment (model, provider, zone, hardware,
-overrides) is resolved once into a cached `_Plan`. A call then costs one token/time
-evaluation per distinct parameter corner (one when the parameter count is exact) and a
-few multiplications per uncertainty corner (min, central, max: band, PUE, WUE).
+overrides) is resolved once into a cached plan: a central `Load` plus, for each uncertain
+assumption that changes the per-token coefficients (parameters, concurrency, an encoder's
+fixed pass cost), the `Load`s at its two ends; assumptions that only scale the result (host
+share, idle capacity, PUE, model error) become constant log half-widths. A call evaluates
+each `Load` once and combines the assumptions' log deviations in quadrature, so the range
+is as wide as the uncertain assumptions make it for this call's token mix.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from estimators import ecologits_data
+from estimators import ecologits_data, factors, serving
 from estimators.catalog import ModelProfile, custom_profile, resolve
 from estimators.energy import (
-    DEFAULT_BATCH,
-    Scenario,
+    ECO_BATCH,
+    EcoScenario,
+    Load,
+    bytes_per_param,
+    call_joules,
+    decoder_load,
     ecologits_scenario,
-    wattgate_scenario,
+    encoder_load,
+    gpus_needed,
 )
 from estimators.errors import InvalidArgumentError
-from estimators.grid import LIVE_SOURCE, STATIC_SOURCE, resolve_zone
-from estimators.hardware import PROVIDERS, GpuSpec, ProviderDefaults, resolve_gpu, resolve_provider
+from estimators.grid import LIVE_SOURCE, STATIC_SOURCE, GridMix, resolve_zone
+from estimators.hardware import (
+    PROVIDERS,
+    REFERENCE_GPU,
+    GpuSpec,
+    ProviderDefaults,
+    resolve_gpu,
+    resolve_provider,
+)
 from estimators.overrides import Overrides
+from estimators.serving import Span
 from estimators.types import Assumptions, Breakdown, Impacts, Range, new_impacts
 
-METHOD_VERSION = "wattgate-2"
+METHOD_VERSION = "wattgate-3"
 METHOD = f"{METHOD_VERSION} (ecologits-data {ecologits_data.DATA_VERSION})"
 COMPAT_METHOD = f"ecologits-compat (ecologits {ecologits_data.DATA_VERSION} formulas)"
 KINDS = frozenset({"chat", "completion", "embedding", "responses", "messages"})
-_HARDWARE_KEYS = frozenset({"gpu", "gpu_count", "batch_size"})
-
-# Model-error bands on IT energy: (low, high) multipliers around the central estimate.
-BAND_MEASURED = (0.9, 1.1)
-BAND_DECLARED_HW = (0.8, 1.25)  # batch and GPU declared: ML.ENERGY fit residual + workload mix
-BAND_DEFAULT_HW = (0.7, 1.5)  # batch assumed (64): +-1 doubling of the batch
-BAND_FALLBACK = (0.5, 2.0)
-
-
-class _Load(NamedTuple):
-    """What tokens and time cost in one parameter corner (IT energy, before the band)."""
-
-    e_out: float  # J per output token, excluding the context-length term
-    e_kv: float  # J per output token per token of context
-    e_in: float  # J per uncached input token
-    e_cached: float  # J per cached input token
-    t_tok: float  # s per output token
-    t_pf: float  # s per uncached input token
-    ttft0: float  # s, catalog time to first token
-    measured_out: float  # J per output token of measured IT energy (0 = modelled)
-    measured_in: float  # J per input token of measured IT energy
-
-
-class _Corner(NamedTuple):
-    """One uncertainty corner: which `_Load` it uses and the factors applied after it."""
-
-    load: int  # index into `_Plan.loads`
-    band: float  # model-error multiplier on IT energy
-    srv_w: float  # W of server power allocated to the request (0 when energy is measured)
-    emb_gps: float  # g CO2e embodied per second of occupancy
-    pue: float
-    wue_factor: float  # L per kWh of IT energy
+_HARDWARE_KEYS = frozenset({"gpu", "gpu_count", "batch_size", "precision"})
+DECLARED_MARKET_SOURCE = "operator-declared (deployment configuration)"
+# Precisions tried, in order, when declared GPUs cannot hold the weights as released.
+_FIT_PRECISIONS = ("fp8", "int4")
 
 
 class _Plan(NamedTuple):
-    loads: tuple[_Load, ...]  # distinct parameter corners
-    corners: tuple[_Corner, ...]  # min, central, max; compatibility mode: min, max only
-    compat: bool  # EcoLogits compatibility: output tokens only, value = (min + max) / 2
+    loads: tuple[Load, ...]  # [0]: central; then both ends of each uncertain assumption
+    dims: tuple[tuple[int, int], ...]  # indices into `loads` of each assumption's two ends
+    # Squared log half-widths (down, up) of the assumptions that scale the result: model
+    # error (GPU energy), host and idle shares (IT energy), PUE (facility energy).
+    err2: tuple[float, float]
+    site2: tuple[float, float]
+    pue2: tuple[float, float]
+    host: float  # host joules per GPU joule (central)
+    idle: float  # idle capacity, share of active IT energy (central)
+    pue: float
+    wue_onsite: float  # mL per Wh of IT energy (= L/kWh)
+    wue_offsite: float  # mL per Wh of facility energy (= L/kWh of electricity generated)
+    water_w: float  # factor the WUE range adds to water's range, either way
+    emb_per_gpu_j: float  # g CO2e of embodied hardware per GPU joule (central)
+    emb_w: float  # factor lifetime and service share add to embodied's range, either way
+    measured: tuple[float, float] | None  # IT J per output, per input token (declared)
+    encoder: bool  # no decoding: output tokens cost nothing
     zone: str
     grid: float  # static g CO2e/kWh of the zone
-    market: float | None
+    market: float | None  # market-based g CO2e/kWh (supplier-specific or declared)
+    market_source: str | None
     model_id: str | None
     quality: str
     method: str
@@ -78,20 +83,14 @@ class _Plan(NamedTuple):
     assumptions: Assumptions
 
 
-def _split(scenarios: tuple[Scenario, ...]) -> tuple[tuple[_Load, ...], tuple[_Corner, ...]]:
-    """Scenarios -> distinct loads + corners, so equal parameter corners (an exact parameter
-    count) are evaluated once per call; the arithmetic per corner is unchanged."""
-    loads: list[_Load] = []
-    corners = []
-    for sc in scenarios:
-        load = _Load._make(getattr(sc, f) for f in _Load._fields)
-        if load not in loads:
-            loads.append(load)
-        srv_w = 0.0 if sc.measured_out else sc.srv_w
-        corners.append(
-            _Corner(loads.index(load), sc.band, srv_w, sc.emb_gps, sc.pue, sc.wue_factor)
-        )
-    return tuple(loads), tuple(corners)
+class _CompatPlan(NamedTuple):
+    ends: tuple[EcoScenario, ...]  # EcoLogits' min and max parameter runs (one when equal)
+    zone: str
+    grid: float
+    model_id: str | None
+    quality: str
+    warnings: tuple[str, ...]
+    assumptions: Assumptions
 
 
 def _provider_for(profile: ModelProfile, given: str | None) -> tuple[ProviderDefaults, list[str]]:
@@ -117,6 +116,8 @@ def _hardware(hw: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
             continue
         if key == "gpu":
             out[key] = resolve_gpu(str(value))
+        elif key == "precision":
+            out[key] = Overrides(precision=value).precision
         else:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidArgumentError(
@@ -124,6 +125,172 @@ def _hardware(hw: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
                 )
             out[key] = value
     return out
+
+
+def _quality(profile: ModelProfile, declared: bool) -> str:
+    """fallback: sized from the name; otherwise by what the parameters come from."""
+    if profile.model_id is None and not declared:
+        return "fallback"
+    return "modelled-open-weights" if profile.open_weights else "modelled-closed"
+
+
+def _compat_plan(
+    profile: ModelProfile,
+    defaults: ProviderDefaults,
+    mix: GridMix,
+    warns: list[str],
+    declared: bool,
+) -> _CompatPlan:
+    eco = PROVIDERS.get(profile.namespace, defaults)
+    if profile.model_id is None or profile.eco_provider is None:
+        warns.append("ecologits-compat: model unknown to EcoLogits; its formulas applied anyway")
+    lo, hi = (
+        ecologits_scenario(
+            active_b=profile.active_b[i],
+            total_b=profile.total_b[i],
+            pue=eco.pue[i],
+            wue_onsite=eco.wue_onsite[i],
+            wue_offsite=mix.wue_offsite_l_per_kwh,
+            tps=profile.tps,
+            ttft_s=profile.ttft_s,
+        )
+        for i in (0, 2)
+    )
+    return _CompatPlan(
+        ends=(lo,) if lo == hi else (lo, hi),
+        zone=mix.zone,
+        grid=mix.gco2e_per_kwh,
+        model_id=profile.model_id,
+        quality=_quality(profile, declared),
+        warnings=tuple(warns),
+        assumptions=Assumptions(
+            provider=eco.key,
+            gpu="H100",
+            gpu_count=hi.gpu_count,
+            batch_size=ECO_BATCH,
+            precision="bf16",
+            pue=(eco.pue[0] + eco.pue[2]) / 2,
+            wue_onsite_l_per_kwh=(eco.wue_onsite[0] + eco.wue_onsite[2]) / 2,
+            wue_offsite_l_per_kwh=mix.wue_offsite_l_per_kwh,
+            host_share=0.0,
+            idle_share=0.0,
+            active_params_b=Range(*_vmm(profile.active_b)),
+            total_params_b=Range(*_vmm(profile.total_b)),
+            factors=factors.encode(
+                eco.key,
+                [
+                    ("formulas", f"ecologits-{ecologits_data.DATA_VERSION}", "assumed"),
+                    ("active_params", profile.active_b[1], "catalog"),
+                    ("total_params", profile.total_b[1], "catalog"),
+                    ("gpu", "H100", "assumed"),
+                    ("gpus", hi.gpu_count, "assumed"),
+                    ("batch", ECO_BATCH, "assumed"),
+                    ("pue", (eco.pue[0] + eco.pue[2]) / 2, "provider"),
+                    ("wue_onsite", (eco.wue_onsite[0] + eco.wue_onsite[2]) / 2, "provider"),
+                    ("wue_offsite", mix.wue_offsite_l_per_kwh, "zone"),
+                ],
+            ),
+        ),
+    )
+
+
+def _fitting_precision(
+    total_b: float, precision: str, gpu: GpuSpec, gpu_count: int, warns: list[str]
+) -> str:
+    """The weights' precision, or a smaller one when the declared GPUs cannot hold them."""
+    room = gpu_count * gpu.memory_gb
+    if total_b * bytes_per_param(precision) <= room:
+        return precision
+    for smaller in _FIT_PRECISIONS:
+        if total_b * bytes_per_param(smaller) <= room:
+            warns.append(
+                f"deployment-precision: {total_b:g}B parameters do not fit {gpu_count} x "
+                f"{gpu.kind} in {precision}; {smaller} weights assumed"
+            )
+            return smaller
+    warns.append(f"deployment-memory: {total_b:g}B parameters do not fit {gpu_count} x {gpu.kind}")
+    return precision
+
+
+def _decoder_loads(
+    profile: ModelProfile,
+    gpu: GpuSpec,
+    gpu_count: int | None,
+    batch: float | None,
+    precision: str,
+    warns: list[str],
+) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
+    batches = Span.exact(batch) if batch is not None else serving.BATCH
+    fitted: dict[int, tuple[int, str]] = {}
+
+    def footprint(i: int) -> tuple[int, str]:
+        """(GPUs, precision) of parameter corner `i`: declared GPUs must hold the weights."""
+        if i not in fitted:
+            total = profile.total_b[i]
+            g = gpu_count or gpus_needed(total, bytes_per_param(precision), gpu.memory_gb)
+            fitted[i] = (g, _fitting_precision(total, precision, gpu, g, warns if i == 1 else []))
+        return fitted[i]
+
+    def load(i: int, b: float) -> Load:
+        g, prec = footprint(i)
+        return decoder_load(
+            active_b=profile.active_b[i],
+            total_b=profile.total_b[i],
+            weight_bytes=bytes_per_param(prec),
+            gpu=gpu,
+            gpu_count=g,
+            batch=b,
+        )
+
+    central = load(1, batches.mid)
+    loads = [central]
+    dims: list[tuple[int, int]] = []
+    if profile.active_b[0] != profile.active_b[2] or profile.total_b[0] != profile.total_b[2]:
+        loads += [load(0, batches.mid), load(2, batches.mid)]
+        dims.append((len(loads) - 2, len(loads) - 1))
+    if batch is None:
+        loads += [load(1, batches.lo), load(1, batches.hi)]
+        dims.append((len(loads) - 2, len(loads) - 1))
+    return tuple(loads), tuple(dims), central
+
+
+def _encoder_loads(
+    profile: ModelProfile, gpu: GpuSpec, gpu_count: int | None, batch: float | None
+) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
+    batches = Span.exact(batch) if batch is not None else serving.ENCODER_BATCH
+    call, host = serving.ENCODER_CALL_S, serving.ENCODER_HOST_W
+
+    def load(i: int, b: float, call_s: float, host_w: float) -> Load:
+        return encoder_load(
+            params_b=profile.active_b[i],
+            gpu=gpu,
+            gpu_count=gpu_count or 1,
+            batch=b,
+            call_s=call_s,
+            host_w=host_w,
+        )
+
+    central = load(1, batches.mid, call.mid, host.mid)
+    loads = [
+        central,
+        load(1, batches.mid, call.lo, host.lo),
+        load(1, batches.mid, call.hi, host.hi),
+    ]
+    dims = [(1, 2)]
+    if profile.active_b[0] != profile.active_b[2]:
+        loads += [
+            load(0, batches.mid, call.mid, host.mid),
+            load(2, batches.mid, call.mid, host.mid),
+        ]
+        dims.append((len(loads) - 2, len(loads) - 1))
+    if batch is None:
+        loads += [load(1, batches.lo, call.mid, host.mid), load(1, batches.hi, call.mid, host.mid)]
+        dims.append((len(loads) - 2, len(loads) - 1))
+    return tuple(loads), tuple(dims), central
+
+
+def _sq(widths: tuple[float, float]) -> tuple[float, float]:
+    return widths[0] * widths[0], widths[1] * widths[1]
 
 
 @lru_cache(maxsize=4096)
@@ -134,107 +301,121 @@ def _plan(
     hw: tuple[tuple[str, Any], ...],
     ov: Overrides | None,
     compat: bool,
-) -> _Plan:
+    single_pass: bool,
+) -> _Plan | _CompatPlan:
     ov = ov or Overrides()
     provider_name = provider if provider is not None else ov.provider
     prefer = resolve_provider(provider_name)[0].catalog if provider_name else ()
     profile, model_warns = resolve(ov.model or model, prefer)
-    defaults, warns = _provider_for(profile, provider_name)
-    warns = list(model_warns) + warns
+    defaults, provider_warns = _provider_for(profile, provider_name)
+    warns = [*model_warns, *provider_warns]
     mix = resolve_zone(zone if zone is not None else (ov.zone or defaults.zone))
     warns.extend(f"electricity-mix: {w}" for w in mix.warnings)
-
-    if compat:
-        eco_defaults = PROVIDERS.get(profile.namespace, defaults)
-        if profile.model_id is None or profile.eco_provider is None:
-            warns.append(
-                "ecologits-compat: model unknown to EcoLogits; its formulas applied anyway"
-            )
-        ends = []  # the mean (value) is taken per call, from these two
-        for i in (0, 2):
-            ends.append(
-                ecologits_scenario(
-                    active_b=profile.active_b[i],
-                    total_b=profile.total_b[i],
-                    pue=eco_defaults.pue[i],
-                    wue_onsite=eco_defaults.wue_onsite[i],
-                    wue_offsite=mix.wue_offsite_l_per_kwh,
-                    tps=profile.tps,
-                    ttft_s=profile.ttft_s,
-                )
-            )
-        lo, hi = ends
-        loads, corners = _split((lo, hi))
-        return _Plan(
-            loads=loads,
-            corners=corners,
-            compat=True,
-            zone=mix.zone,
-            grid=mix.gco2e_per_kwh,
-            market=None,
-            model_id=profile.model_id,
-            quality="fallback"
-            if profile.model_id is None
-            else ("modelled-open-weights" if profile.open_weights else "modelled-closed"),
-            method=COMPAT_METHOD,
-            warnings=tuple(warns),
-            assumptions=Assumptions(
-                provider=eco_defaults.key,
-                gpu="H100",
-                gpu_count=hi.gpu_count,
-                batch_size=DEFAULT_BATCH,
-                pue=(eco_defaults.pue[0] + eco_defaults.pue[2]) / 2,
-                wue_onsite_l_per_kwh=(eco_defaults.wue_onsite[0] + eco_defaults.wue_onsite[2]) / 2,
-                wue_offsite_l_per_kwh=mix.wue_offsite_l_per_kwh,
-                active_params_b=Range(*_vmm(profile.active_b)),
-                total_params_b=Range(*_vmm(profile.total_b)),
-            ),
-        )
-
-    if ov.active_params_b is not None or ov.total_params_b is not None:
+    declared = ov.active_params_b is not None or ov.total_params_b is not None
+    if declared:
         profile = custom_profile(profile, _pair(ov.active_params_b), _pair(ov.total_params_b))
+    if compat:
+        return _compat_plan(profile, defaults, mix, warns, declared)
     hwd = _hardware(hw)
-    gpu: GpuSpec = hwd.get("gpu") or (resolve_gpu(ov.gpu) if ov.gpu else resolve_gpu("H100"))
+    gpu: GpuSpec = hwd.get("gpu") or resolve_gpu(ov.gpu or REFERENCE_GPU.kind)
     gpu_count: int | None = hwd.get("gpu_count") or ov.gpu_count
     batch: int | None = hwd.get("batch_size") or ov.batch_size
-    measured = ov.measured_wh_per_output_token is not None
-    if measured:
-        quality, band = "measured", BAND_MEASURED
-    elif profile.model_id is None and ov.active_params_b is None:
-        quality, band = "fallback", BAND_FALLBACK
+    precision = hwd.get("precision") or ov.precision or profile.precision or "bf16"
+    # An encoder, or any model called for embeddings: one forward pass, no decoding.
+    encoder = profile.kind == "encoder" or single_pass
+    if encoder:
+        loads, dims, central = _encoder_loads(profile, gpu, gpu_count, batch)
+        error = serving.MODEL_ERROR_ENCODER
     else:
-        quality = "modelled-open-weights" if profile.open_weights else "modelled-closed"
-        band = BAND_DECLARED_HW if batch is not None else BAND_DEFAULT_HW
-    batch = batch or DEFAULT_BATCH
-    pue3 = (ov.pue,) * 3 if ov.pue is not None else defaults.pue
-    wue3 = (ov.wue_onsite,) * 3 if ov.wue_onsite is not None else defaults.wue_onsite
-    bands = (band[0], 1.0, band[1])
-    scen = [
-        wattgate_scenario(
-            active_b=profile.active_b[i],
-            total_b=profile.total_b[i],
-            gpu=gpu,
-            gpu_count=gpu_count,
-            batch=batch,
-            pue=pue3[i],
-            wue_onsite=wue3[i],
-            wue_offsite=mix.wue_offsite_l_per_kwh,
-            band=bands[i],
-            tps=profile.tps,
-            ttft_s=profile.ttft_s,
-            measured_out_wh=ov.measured_wh_per_output_token,
-            measured_in_wh=ov.measured_wh_per_input_token,
+        loads, dims, central = _decoder_loads(profile, gpu, gpu_count, batch, precision, warns)
+        errors = (
+            serving.MODEL_ERROR_REFERENCE_GPU
+            if gpu.kind == REFERENCE_GPU.kind
+            else serving.MODEL_ERROR_OTHER_GPU
         )
-        for i in range(3)
+        error = errors[batch is not None]
+    measured = None
+    if ov.measured_wh_per_output_token is not None:
+        measured = (
+            ov.measured_wh_per_output_token * 3600.0,
+            (ov.measured_wh_per_input_token or 0.0) * 3600.0,
+        )
+        error = serving.MODEL_ERROR_MEASURED
+        quality = "measured"
+    else:
+        quality = _quality(profile, declared)
+
+    pue = Span(*defaults.pue) if ov.pue is None else Span.exact(ov.pue)
+    wue = Span(*defaults.wue_onsite) if ov.wue_onsite is None else Span.exact(ov.wue_onsite)
+    host_share = serving.HOST_SHARE
+    idle = serving.IDLE_SHARE
+    site = [(0.0, 0.0)]
+    if measured is None:  # a measured IT energy already includes the host; idle is excluded
+        host_ratio = Span(*(h / (1.0 - h) for h in host_share))
+        site = [host_ratio.factor_widths(), idle.factor_widths()]
+    woff = mix.wue_offsite_l_per_kwh
+    water_span = Span(wue.lo + pue.mid * woff, wue.mid + pue.mid * woff, wue.hi + pue.mid * woff)
+    water_w = math.exp(max(water_span.log_widths()))
+    emb_w = math.exp(max(serving.embodied_widths()))
+    life_s = serving.LIFETIME_YEARS.mid * 365 * 24 * 3600
+    emb_per_gpu_s = (
+        (gpu.embodied_kgco2e + serving.SERVER_EMBODIED_KGCO2E_PER_GPU)
+        * 1e3
+        / (life_s * serving.SERVICE_SHARE.mid)
+    )
+    market, market_source = _market(ov, defaults)
+    h_mid = host_share.mid
+
+    def origin(is_declared: object, otherwise: str = "assumed") -> str:
+        return "declared" if is_declared is not None and is_declared is not False else otherwise
+
+    params_origin = "declared" if declared else ("assumed" if quality == "fallback" else "catalog")
+    applied: list[tuple[str, float | str, str]] = [
+        ("active_params", profile.active_b[1], params_origin),
+        ("total_params", profile.total_b[1], params_origin),
+        (
+            "precision",
+            precision,
+            origin(
+                hwd.get("precision") or ov.precision, "catalog" if profile.precision else "assumed"
+            ),
+        ),
+        ("gpu", gpu.kind, origin(hwd.get("gpu") or ov.gpu)),
+        ("gpus", central.gpu_count, origin(gpu_count)),
+        ("batch", central.batch, origin(batch)),
     ]
-    loads, corners = _split(tuple(scen))
+    if measured is not None:
+        applied += [
+            ("measured_out", ov.measured_wh_per_output_token or 0.0, "declared"),
+            ("measured_in", ov.measured_wh_per_input_token or 0.0, "declared"),
+        ]
+    applied += [
+        ("pue", pue.mid, origin(ov.pue, "provider")),
+        ("wue_onsite", wue.mid, origin(ov.wue_onsite, "provider")),
+        ("wue_offsite", woff, "zone"),
+    ]
+    if market is not None:
+        applied.append(("market", market, origin(ov.market_gco2e_per_kwh, "supplier")))
     return _Plan(
         loads=loads,
-        corners=corners,
-        compat=False,
+        dims=dims,
+        err2=_sq(Span(1.0, error, error * error).log_widths()),
+        site2=(sum(d * d for d, _ in site), sum(u * u for _, u in site)),
+        pue2=_sq(pue.log_widths()),
+        host=0.0 if measured else h_mid / (1.0 - h_mid),
+        idle=0.0 if measured else idle.mid,
+        pue=pue.mid,
+        wue_onsite=wue.mid,
+        wue_offsite=woff,
+        water_w=water_w,
+        emb_per_gpu_j=emb_per_gpu_s / (gpu.tdp_w * serving.AVG_GPU_POWER_FRACTION),
+        emb_w=emb_w,
+        measured=measured,
+        encoder=encoder,
         zone=mix.zone,
         grid=mix.gco2e_per_kwh,
-        market=ov.market_gco2e_per_kwh,
+        market=market,
+        market_source=market_source,
         model_id=profile.model_id,
         quality=quality,
         method=METHOD,
@@ -242,15 +423,28 @@ def _plan(
         assumptions=Assumptions(
             provider=defaults.key,
             gpu=gpu.kind,
-            gpu_count=scen[1].gpu_count,
-            batch_size=batch,
-            pue=pue3[1],
-            wue_onsite_l_per_kwh=wue3[1],
-            wue_offsite_l_per_kwh=mix.wue_offsite_l_per_kwh,
+            gpu_count=central.gpu_count,
+            batch_size=central.batch,
+            precision=precision,
+            pue=pue.mid,
+            wue_onsite_l_per_kwh=wue.mid,
+            wue_offsite_l_per_kwh=woff,
+            host_share=0.0 if measured else h_mid,
+            idle_share=0.0 if measured else idle.mid,
             active_params_b=Range(*_vmm(profile.active_b)),
             total_params_b=Range(*_vmm(profile.total_b)),
+            factors=factors.encode(defaults.key, applied),
         ),
     )
+
+
+def _market(ov: Overrides, defaults: ProviderDefaults) -> tuple[float | None, str | None]:
+    if ov.market_gco2e_per_kwh is not None:
+        return ov.market_gco2e_per_kwh, DECLARED_MARKET_SOURCE
+    if defaults.market is not None:
+        m = defaults.market
+        return m.gco2e_per_kwh, f"supplier-specific ({defaults.key}, {m.year}): {m.source}"
+    return None, None
 
 
 def _vmm(t: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -303,7 +497,10 @@ def estimate(
 
     Token counts follow OpenAI: `cached_input_tokens` is part of `input_tokens`,
     `reasoning_tokens` part of `output_tokens` (inconsistent values are clamped, with a
-    warning). Unknown models never raise; invalid arguments raise `EstimatorError`.
+    warning). The `wattgate-3` estimate depends on tokens, model and deployment; a measured
+    `latency_s` and `ttft_s` are validated and only used by `ecologits_compat=True` (which
+    caps the modelled time with the latency, as EcoLogits does). Unknown models never
+    raise; invalid arguments raise `EstimatorError`.
     """
     if type(model) is not str:
         raise InvalidArgumentError(f"model must be a string, got {model!r}")
@@ -333,11 +530,8 @@ def estimate(
         if latency_s is None or (type(latency_s) is float and latency_s >= 0)
         else _seconds("latency_s", latency_s)
     )
-    ttft = (
-        ttft_s
-        if ttft_s is None or (type(ttft_s) is float and ttft_s >= 0)
-        else _seconds("ttft_s", ttft_s)
-    )
+    if ttft_s is not None and not (type(ttft_s) is float and ttft_s >= 0):
+        _seconds("ttft_s", ttft_s)
     if kind not in KINDS:
         raise InvalidArgumentError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     if overrides is not None and type(overrides) is not Overrides:
@@ -352,7 +546,9 @@ def estimate(
         raise InvalidArgumentError(f"grid_intensity must be a number >= 0, got {grid_intensity!r}")
     try:
         hw = tuple(sorted(hardware.items())) if hardware else ()
-        plan = _plan(model, provider, zone, hw, overrides, bool(ecologits_compat))
+        plan = _plan(
+            model, provider, zone, hw, overrides, bool(ecologits_compat), kind == "embedding"
+        )
     except TypeError as exc:  # unhashable or unsortable hardware values
         raise InvalidArgumentError(f"invalid hardware mapping {hardware!r}: {exc}") from exc
 
@@ -363,100 +559,175 @@ def estimate(
     if n_reason > n_out:
         call_warnings += (f"usage-clamped: reasoning_tokens {n_reason} > output_tokens {n_out}",)
         n_reason = n_out
-    embedding = kind == "embedding"
-    out_e = 0 if embedding else n_out  # embeddings: prefill only
+    usage = (n_in, n_out, n_cached, n_reason, call_warnings)
+    if type(plan) is _CompatPlan:
+        return _compat_impacts(plan, usage, kind == "embedding", latency)
+    return _impacts(plan, usage, kind == "embedding", grid_intensity)  # type: ignore[arg-type]
+
+
+def _impacts(
+    plan: _Plan,
+    usage: tuple[int, int, int, int, tuple[str, ...]],
+    embedding: bool,
+    grid_intensity: float | None,
+) -> Impacts:
     (
         loads,
-        corners,
-        compat,
-        zone_name,
-        grid,
+        dims,
+        (ed, eu),
+        (sd, su),
+        (pd, pu),
+        host,
+        idle,
+        pue,
+        wue_on,
+        wue_off,
+        water_w,
+        emb_per_gpu_j,
+        emb_w,
+        measured,
+        encoder,
+        zone,
+        static_grid,
         market,
+        market_source,
         model_id,
         quality,
         method,
         warnings,
         assumptions,
     ) = plan
-    if compat:  # EcoLogits: output tokens only; the measured latency caps the modelled time
-        if latency is None:
-            latency = _INF
-        n_unc = cached = 0
-        ctx = 0.0
-        ttft = None
-        empty = False
+    n_in, n_out, n_cached, n_reason, call_warnings = usage
+    out_e = 0 if embedding or encoder else n_out
+    up2, down2 = eu, ed  # model error, then this call's spread over the coefficient assumptions
+    if n_in == 0 and out_e == 0:
+        acc_j = host_j = 0.0
+    elif measured is not None:
+        acc_j, host_j = out_e * measured[0] + n_in * measured[1], 0.0
     else:
-        cached = n_cached
-        n_unc = n_in - n_cached
-        ctx = n_in + out_e * 0.5
-        empty = n_in == 0 and out_e == 0
-
-    # Accelerator joules and occupied seconds, once per distinct parameter corner.
-    work = []
-    for e_out, e_kv, e_in, e_cached, t_tok, t_pf, ttft0, m_out, m_in in loads:
-        if m_out:
-            acc_j = out_e * m_out + n_in * m_in
-        else:
-            acc_j = out_e * (e_out + e_kv * ctx) + n_unc * e_in + cached * e_cached
-        if empty:
-            dt = 0.0
-        else:
-            if ttft is not None:
-                dt = ttft + out_e * t_tok
-            elif embedding:
-                dt = n_unc * t_pf
-            else:
-                dt = ttft0 + n_unc * t_pf + out_e * t_tok
-            if latency is not None and latency < dt:
-                dt = latency
-        work.append((acc_j, dt))
-
-    # (energy, accelerator, server, overhead, water, embodied) per uncertainty corner.
-    res = []
-    for i, band, srv_w, emb_gps, pue, wue_factor in corners:
-        acc_j, dt = work[i]
-        acc_wh = acc_j * band / 3600.0
-        srv_wh = dt * srv_w * band / 3600.0
-        it_wh = acc_wh + srv_wh
-        energy = it_wh * pue
-        res.append((energy, acc_wh, srv_wh, energy - it_wh, it_wh * wue_factor, dt * emb_gps))
-
-    if compat:  # EcoLogits reports (min + max) / 2, field by field
-        lo, hi = res
-        e0, acc0, srv0, ovh0, w0, emb0 = lo
-        e1, acc1, srv1, ovh1, w1, emb1 = hi
-        e_mid, acc_mid, srv_mid = (e0 + e1) / 2.0, (acc0 + acc1) / 2.0, (srv0 + srv1) / 2.0
-        ovh_mid, w_mid, emb_mid = (ovh0 + ovh1) / 2.0, (w0 + w1) / 2.0, (emb0 + emb1) / 2.0
+        gpu = call_joules(loads, n_in, n_cached, out_e)
+        acc_j = gpu[0]
+        host_j = acc_j * host + loads[0].host_call
+        if dims and acc_j > 0.0:
+            h1, active = 1.0 + host, acc_j + host_j
+            for i, j in dims:
+                if encoder:  # a fixed host part per call: compare the active IT energy
+                    a = (gpu[i] * h1 + loads[i].host_call) / active
+                    b = (gpu[j] * h1 + loads[j].host_call) / active
+                else:  # host and idle scale with the GPU energy: its ratio suffices
+                    a, b = gpu[i] / acc_j, gpu[j] / acc_j
+                hi, lo = (a, b) if a > b else (b, a)
+                if hi > 1.0:
+                    x = _log(hi)
+                    up2 += x * x
+                if lo < 1.0:
+                    x = _log(lo)
+                    down2 += x * x
+    acc_wh = acc_j / 3600.0
+    active_wh = acc_wh + host_j / 3600.0
+    idle_wh = active_wh * idle
+    it_wh = active_wh + idle_wh
+    energy = it_wh * pue
+    it_up, it_down = up2 + su, down2 + sd
+    up, down = _exp(_sqrt(it_up + pu)), _exp(-_sqrt(it_down + pd))  # facility energy
+    if grid_intensity is None:
+        grid, grid_source = static_grid, STATIC_SOURCE
     else:
-        lo, (e_mid, acc_mid, srv_mid, ovh_mid, w_mid, emb_mid), hi = res
-    if grid_intensity is not None and not compat:
-        grid = float(grid_intensity)
-        grid_source = LIVE_SOURCE
-    else:
-        grid_source = STATIC_SOURCE
+        grid, grid_source = float(grid_intensity), LIVE_SOURCE
     k = grid / 1000.0
-    op = e_mid * k
+    op = energy * k
+    emb = acc_j * emb_per_gpu_j
+    onsite = it_wh * wue_on
+    water = onsite + energy * wue_off
     return new_impacts(
-        _tnew(Range, (e_mid, lo[0], hi[0])),
-        _tnew(Range, (op + emb_mid, lo[0] * k + lo[5], hi[0] * k + hi[5])),
+        _tnew(Range, (energy, energy * down, energy * up)),
+        (down2, up2, it_down, it_up),
+        _tnew(Range, (op + emb, (op + emb / emb_w) * down, (op + emb * emb_w) * up)),
         op,
-        emb_mid,
-        None if market is None else e_mid * market / 1000.0 + emb_mid,
-        _tnew(Range, (w_mid, lo[4], hi[4])),
-        zone_name,
+        emb,
+        None if market is None else energy * market / 1000.0 + emb,
+        market_source,
+        _tnew(Range, (water, water * down / water_w, water * up * water_w)),
+        onsite,
+        water - onsite,
+        zone,
         grid,
         grid_source,
         method,
         quality,
         model_id,
         warnings + call_warnings if call_warnings else warnings,
-        _tnew(Breakdown, (acc_mid, srv_mid, ovh_mid)),
+        _tnew(Breakdown, (acc_wh, host_j / 3600.0, idle_wh, energy - it_wh)),
         n_in,
         n_out,
         n_cached,
         n_reason,
         assumptions,
     )
+
+
+_log, _exp, _sqrt = math.log, math.exp, math.sqrt
+
+
+def _compat_impacts(
+    plan: _CompatPlan,
+    usage: tuple[int, int, int, int, tuple[str, ...]],
+    embedding: bool,
+    latency: float | None,
+) -> Impacts:
+    """EcoLogits 0.11.3 `llm_impacts`: output tokens only; the measured latency caps the
+    modelled time; value = (min + max) / 2, field by field."""
+    n_in, n_out, n_cached, n_reason, call_warnings = usage
+    out_e = 0 if embedding else n_out
+    cap = _INF if latency is None else latency
+    empty = n_in == 0 and out_e == 0
+    res = []
+    for e_out, t_tok, ttft0, srv_w, emb_gps, pue, wue_factor, _ in plan.ends:
+        dt = 0.0 if empty else ttft0 + out_e * t_tok
+        dt = cap if cap < dt else dt
+        acc_wh = out_e * e_out / 3600.0
+        srv_wh = dt * srv_w / 3600.0
+        it_wh = acc_wh + srv_wh
+        res.append((it_wh * pue, acc_wh, srv_wh, it_wh, it_wh * wue_factor, dt * emb_gps))
+    (e0, acc0, srv0, it0, w0, emb0), (e1, acc1, srv1, it1, w1, emb1) = res[0], res[-1]
+    e, acc, srv = (e0 + e1) / 2.0, (acc0 + acc1) / 2.0, (srv0 + srv1) / 2.0
+    it, water, emb = (it0 + it1) / 2.0, (w0 + w1) / 2.0, (emb0 + emb1) / 2.0
+    k = plan.grid / 1000.0
+    op = e * k
+    onsite = it * plan.assumptions.wue_onsite_l_per_kwh
+    return new_impacts(
+        _tnew(Range, (e, e0, e1)),
+        (_log2(acc, acc0), _log2(acc1, acc), _log2(it, it0), _log2(it1, it)),
+        _tnew(Range, (op + emb, e0 * k + emb0, e1 * k + emb1)),
+        op,
+        emb,
+        None,
+        None,
+        _tnew(Range, (water, w0, w1)),
+        onsite,
+        water - onsite,
+        plan.zone,
+        plan.grid,
+        STATIC_SOURCE,
+        COMPAT_METHOD,
+        plan.quality,
+        plan.model_id,
+        plan.warnings + call_warnings if call_warnings else plan.warnings,
+        _tnew(Breakdown, (acc, srv, 0.0, e - it)),
+        n_in,
+        n_out,
+        n_cached,
+        n_reason,
+        plan.assumptions,
+    )
+
+
+def _log2(big: float, small: float) -> float:
+    """(ln(big / small))², 0 for empty values: a range end as a squared log half-width."""
+    if small <= 0.0 or big <= 0.0:
+        return 0.0
+    x = math.log(big / small)
+    return x * x
 
 
 _INF = float("inf")

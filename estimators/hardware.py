@@ -1,5 +1,6 @@
-"""Accelerator profiles (datasheet power, memory, bandwidth, compute) and provider
-data-centre defaults (zone, PUE, WUE). Loaded once from `estimators/data/`."""
+"""Accelerator profiles (datasheet power, memory, bandwidth, compute, embodied emissions)
+and provider data-centre defaults (zone, PUE, WUE, supplier-specific market-based factor).
+Loaded once from `estimators/data/`."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ class GpuSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketFactor:
+    """A supplier-specific market-based emission factor (GHG Protocol Scope 2 guidance)."""
+
+    gco2e_per_kwh: float
+    year: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderDefaults:
     key: str
     zone: str
@@ -37,6 +47,7 @@ class ProviderDefaults:
     wue_onsite: tuple[float, float, float]  # L/kWh of IT energy
     catalog: tuple[str, ...]  # catalog namespaces searched first
     source: str
+    market: MarketFactor | None = None  # the provider's own market-based factor, if published
 
 
 _GPU_DATA = load_data("gpus.json")
@@ -80,6 +91,7 @@ PROVIDERS: dict[str, ProviderDefaults] = {
         wue_onsite=tuple(p["wue_onsite"]),  # type: ignore[arg-type]
         catalog=tuple(p["catalog"]),
         source=p["source"],
+        market=MarketFactor(**p["market"]) if p.get("market") else None,
     )
     for key, p in _PROV_DATA["providers"].items()
 }

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from estimators.energy import PRECISION_BYTES
 from estimators.errors import InvalidArgumentError
 from estimators.grid import resolve_zone
 from estimators.hardware import resolve_gpu
@@ -64,6 +65,7 @@ class Overrides:
     gpu: str | None = None  # A100 | H100 | H200 | B200 | ...
     gpu_count: int | None = None
     batch_size: int | None = None
+    precision: str | None = None  # weights as served: bf16 | fp16 | fp8 | int8 | mxfp4 | int4
     pue: float | None = None  # >= 1
     wue_onsite: float | None = None  # L/kWh of IT energy
     market_gco2e_per_kwh: float | None = None  # market-based factor (contracts, RECs, PPAs)
@@ -89,6 +91,14 @@ class Overrides:
             put("gpu_count", _count("gpu_count", self.gpu_count))
         if self.batch_size is not None:
             put("batch_size", _count("batch_size", self.batch_size))
+        if self.precision is not None:
+            key = _text("precision", self.precision).lower()
+            if key not in PRECISION_BYTES:
+                known = ", ".join(PRECISION_BYTES)
+                raise InvalidArgumentError(
+                    f"'precision' must be one of {known}, got {self.precision!r}"
+                )
+            put("precision", key)
         if self.pue is not None:
             put("pue", _number("pue", self.pue, minimum=1))
         for key in (

@@ -76,7 +76,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
       wattgate report --quarter 2026Q3 --team search --format csv
       wattgate report --year 2026 --esg              # JSON; --format csv for a table
     """
-    from proxy.reports.esg import esg_csv, esg_export
+    from proxy.reports.esg import esg_csv, esg_report
     from proxy.reports.queries import COLUMNS, ReportError, parse_groupings, run_report
     from proxy.reports.rightsizing import add_reduction_opportunities
     from proxy.reports.whatif import savings_section, top_savings
@@ -93,9 +93,8 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
         if fmt not in ("json", "csv"):
             raise click.BadParameter("the ESG export comes as --format json or --format csv",
                                      param_hint="--format")
-        by_team = await run_report(engine, f, ("team", "provider"))
-        say_if_empty(by_team.rows, f"calls in {f.period.label}")
-        export = esg_export(by_team)
+        export = await esg_report(engine, f)
+        say_if_empty(export["teams"], f"calls in {f.period.label}")
         await add_reduction_opportunities(export, engine, f, _settings(click.get_current_context()))
         click.echo(esg_csv(export) if fmt == "csv" else
                    orjson.dumps(export, option=orjson.OPT_INDENT_2).decode(), nl=fmt != "csv")

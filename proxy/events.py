@@ -49,9 +49,13 @@ class UsageEvent:
     water_ml: float = 0.0
     water_ml_min: float = 0.0
     water_ml_max: float = 0.0
+    water_onsite_ml: float | None = None  # cooling water at the data centre (part of water_ml)
+    water_offsite_ml: float | None = None  # water of electricity generation (the rest)
     grid_zone: str | None = None
     grid_gco2e_per_kwh: float | None = None
     method: str | None = None
+    market_source: str | None = None  # where emissions_market_gco2e's factor came from
+    factors: str | None = None  # every coefficient the estimate applied (estimators.factors)
     quality: str | None = None
     error_type: str | None = None
     warnings: list[str] = field(default_factory=list)

@@ -11,14 +11,26 @@ from typing import Any
 
 from estimators import Impacts
 from estimators.equivalents import equivalents_of
+from estimators.types import SIGNIFICANT_DIGITS, significant
+
+MIN_DIGITS = 4  # headers carry at least four significant digits (DESIGN.md)
 
 
 def plain_decimal(x: float) -> str:
-    """A number in plain decimal (never 1e-05) with at least four significant digits."""
-    if x == 0 or not math.isfinite(x):
+    """`x` rounded as in every JSON body (`significant`: 6 significant digits), written in
+    plain decimal (never 1e-05), trailing zeros dropped down to four significant digits:
+    0.343126, 384.4, 0.5000, 1234570. Magnitudes below 1e-12 print as 0."""
+    if not math.isfinite(x) or abs(x) < 1e-12:
         return "0"
-    digits = max(0, 3 - math.floor(math.log10(abs(x))))
-    return f"{x:.{digits}f}"
+    v = significant(x)
+    exponent = math.floor(math.log10(abs(v)))
+    text = f"{v:.{max(0, SIGNIFICANT_DIGITS - 1 - exponent)}f}"
+    if "." not in text:
+        return text
+    keep = max(0, MIN_DIGITS - 1 - exponent)  # decimals that four significant digits need
+    head, _, decimals = text.partition(".")
+    decimals = decimals.rstrip("0").ljust(keep, "0")
+    return f"{head}.{decimals}" if decimals else head
 
 
 def impact_headers(imp: Impacts) -> list[tuple[bytes, bytes]]:

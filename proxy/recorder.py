@@ -188,6 +188,9 @@ def _fill(event: UsageEvent, imp: Impacts, usage: TokenUsage, usage_source: str)
         imp.water_ml.min,
         imp.water_ml.max,
     )
+    event.water_onsite_ml, event.water_offsite_ml = imp.water_onsite_ml, imp.water_offsite_ml
+    event.market_source = imp.market_source
+    event.factors = imp.assumptions.factors
     event.grid_zone = imp.grid_zone
     event.grid_gco2e_per_kwh = imp.grid_gco2e_per_kwh
     event.method = imp.method

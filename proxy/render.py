@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from proxy.impacts import plain_decimal
+
 FORMATS = ("table", "json", "csv", "markdown")
 
 
@@ -20,7 +22,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return plain_decimal(value)
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     return str(value)

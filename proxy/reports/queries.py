@@ -18,6 +18,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from estimators.equivalents import equivalents
+from estimators.types import significant
 from proxy.reports.periods import Period
 from proxy.reports.rollups import read_state
 from proxy.reports.sql import (
@@ -45,7 +46,7 @@ COLUMNS: tuple[str, ...] = (
     "emissions_location_gco2e", "emissions_location_gco2e_min", "emissions_location_gco2e_max",
     "emissions_market_gco2e", "market_coverage",
     "operational_gco2e", "embodied_gco2e",
-    "water_l", "water_l_min", "water_l_max",
+    "water_l", "water_l_min", "water_l_max", "water_onsite_l", "water_offsite_l",
     "wh_per_1k_tokens", "gco2e_per_1k_tokens", "wh_per_request", "gco2e_per_request",
     "upstream_usage_share", "estimated_usage_share", "quality_tiers", "methods",
 )
@@ -98,9 +99,10 @@ class Report:
     zones: list[dict[str, Any]] = field(default_factory=list)  # per grid zone (ESG coefficients)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON body, numbers rounded as every impacts output (`significant`)."""
         return {"object": "report", "period": self.period.to_dict(), "by": list(self.by),
-                "columns": [*self.by, *COLUMNS], "rows": self.rows, "total": self.total,
-                "equivalents": total_equivalents(self.total)}
+                "columns": [*self.by, *COLUMNS], "rows": [rounded(r) for r in self.rows],
+                "total": rounded(self.total), "equivalents": total_equivalents(self.total)}
 
 
 def total_equivalents(total: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +110,11 @@ def total_equivalents(total: dict[str, Any]) -> dict[str, Any]:
     return equivalents(energy_wh=total["energy_kwh"] * 1000.0,
                        emissions_gco2e=total["emissions_location_gco2e"],
                        water_ml=total["water_l"] * 1000.0)
+
+
+def rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with its floats through `significant` (6 significant digits)."""
+    return {k: significant(v) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def _model_values(models: Sequence[str]) -> list[str]:
@@ -134,6 +141,17 @@ def _where_common(query: Select[Any], f: ReportFilter, *, team: Any, model: Any,
     if f.keys:
         query = query.where(key.in_(f.keys))
     return query
+
+
+def select_events(f: ReportFilter, *columns: Any) -> Select[Any]:
+    """`SELECT columns FROM usage_events` over the filter's period, scope and filters,
+    metered calls with usage only: for the queries the daily rollups cannot answer
+    (what-if, the ESG export's applied coefficients)."""
+    query = select(*columns).where(
+        events.c.created_at >= f.period.start, events.c.created_at < f.period.end,
+        events.c.metered.is_(True), events.c.usage_source != "none")
+    return _where_common(query, f, team=events.c.team, model=event_model(),
+                         provider=events.c.provider, key=events.c.key_id)
 
 
 def _dims(by: Sequence[str], *, source: str, dialect: str, extra: Sequence[str]) -> list[Any]:
@@ -282,6 +300,8 @@ def _finish(acc: dict[str, Any]) -> dict[str, Any]:
         "water_l": float(acc["water_ml"]) / 1000.0,
         "water_l_min": float(acc["water_ml_min"]) / 1000.0,
         "water_l_max": float(acc["water_ml_max"]) / 1000.0,
+        "water_onsite_l": float(acc["water_onsite_ml"]) / 1000.0,
+        "water_offsite_l": float(acc["water_offsite_ml"]) / 1000.0,
         "wh_per_1k_tokens": _per(wh, tokens, 1000.0),
         "gco2e_per_1k_tokens": _per(g, tokens, 1000.0),
         "wh_per_request": _per(wh, n),

@@ -23,7 +23,7 @@ MEASURES: tuple[str, ...] = (
     "energy_wh", "energy_wh_min", "energy_wh_max",
     "emissions_gco2e", "emissions_gco2e_min", "emissions_gco2e_max",
     "emissions_operational_gco2e", "emissions_embodied_gco2e", "emissions_market_gco2e",
-    "water_ml", "water_ml_min", "water_ml_max",
+    "water_ml", "water_ml_min", "water_ml_max", "water_onsite_ml", "water_offsite_ml",
 )
 COUNTS: tuple[str, ...] = ("requests", "market_requests")
 # Data-quality dimensions every rollup row keeps apart.

@@ -1,8 +1,12 @@
 """Right-sizing: what a team's recorded calls would have cost on a smaller model.
 
-Each recorded call is re-estimated with `estimators.estimate` on the alternative model,
-with the same tokens, provider and grid zone; "now" is what was recorded. Calls with the
-same model, provider, zone, kind and token counts are estimated once and multiplied.
+Each recorded call is re-estimated with `estimators.estimate` on the alternative model
+under the same conditions: the same tokens and call kind, provider, grid zone, and the
+deployment's declared hardware kind, concurrency, precision, PUE, on-site WUE and market
+factor (read back from the row's recorded coefficients). The alternative is sized for its
+own weights (GPU count), and a measured energy per token stays with the model it was
+measured on. "Now" is what was recorded. Each row says what was held constant. Calls with
+the same model, provider, zone, kind, token counts and coefficients are estimated once.
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.render import render
-from proxy.reports.queries import ReportFilter, _model_values
+from proxy.reports.queries import ReportFilter, rounded, select_events
 from proxy.reports.sql import event_model, events
 
 # (pattern on the catalog id or requested name, alternative). First match wins.
@@ -35,7 +39,10 @@ _KINDS = {"chat.completions": "chat", "completions": "completion", "embeddings":
 COLUMNS = ("team", "model", "alternative", "requests", "total_tokens",
            "energy_wh_now", "energy_wh_alternative", "energy_wh_saved",
            "emissions_gco2e_now", "emissions_gco2e_alternative", "emissions_gco2e_saved",
-           "saving_share")
+           "saving_share", "held_constant")
+ALWAYS_HELD = "tokens and call kind, provider, grid zone"
+NOT_HELD = ("GPU count (sized for the alternative's weights); a measured energy per token "
+            "stays with the measured model")
 
 
 def alternative_for(model: str, overrides: Mapping[str, str] | None = None,
@@ -66,29 +73,34 @@ def parse_overrides(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def conditions(factors: str | None, method: str | None) -> tuple[dict[str, Any], str]:
+    """(Overrides keywords, description) of the deployment conditions a row recorded, and
+    the method note when "now" was estimated with another method than the alternative."""
+    from estimators.estimate import METHOD
+    from estimators.factors import declared_conditions
+
+    kept = declared_conditions(factors) if factors else {}
+    held = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in sorted(kept.items()))
+    text = ALWAYS_HELD + (f"; declared: {held}" if held else "")
+    if factors is None:
+        text += "; the deployment's coefficients were not recorded with these calls"
+    if method and method != METHOD:
+        text += f"; now estimated with {method}, the alternative with {METHOD}"
+    return kept, text
+
+
 async def whatif(engine: AsyncEngine, f: ReportFilter, *, to: str | None = None,
                  overrides: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    from estimators import estimate
+    from estimators import Overrides, estimate
 
-    model = event_model()
-    dims = (events.c.team, model.label("model"), events.c.provider, events.c.grid_zone,
+    dims = (events.c.team, event_model().label("model"), events.c.provider, events.c.grid_zone,
             events.c.endpoint, events.c.input_tokens, events.c.cached_input_tokens,
-            events.c.output_tokens, events.c.reasoning_tokens)
-    query = select(*dims, func.count().label("n"), func.sum(events.c.energy_wh).label("wh"),
-                   func.sum(events.c.emissions_gco2e).label("g")).where(
-        events.c.created_at >= f.period.start, events.c.created_at < f.period.end,
-        events.c.metered.is_(True), events.c.usage_source != "none")
-    if f.only_team is not None:
-        query = query.where(events.c.team == f.only_team)
-    if f.teams:
-        query = query.where(events.c.team.in_(f.teams))
-    if f.models:
-        query = query.where(model.in_(_model_values(f.models)))
-    if f.providers:
-        query = query.where(events.c.provider.in_(f.providers))
-    if f.keys:
-        query = query.where(events.c.key_id.in_(f.keys))
-    query = query.group_by(*dims)
+            events.c.output_tokens, events.c.reasoning_tokens, events.c.factors,
+            events.c.method)
+    query = select_events(f, *dims, func.count().label("n"),
+                          func.sum(events.c.energy_wh).label("wh"),
+                          func.sum(events.c.emissions_gco2e).label("g")).group_by(*dims)
     async with engine.connect() as conn:
         groups = (await conn.execute(query)).all()
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -96,16 +108,17 @@ async def whatif(engine: AsyncEngine, f: ReportFilter, *, to: str | None = None,
         alt = alternative_for(g.model, overrides, to)
         if alt is None:
             continue
+        kept, held = conditions(g.factors, g.method)
         imp = estimate(alt, input_tokens=g.input_tokens, output_tokens=g.output_tokens,
                        cached_input_tokens=g.cached_input_tokens,
                        reasoning_tokens=g.reasoning_tokens,
                        kind=_KINDS.get(g.endpoint, "chat"), provider=g.provider,
-                       zone=g.grid_zone)
+                       zone=g.grid_zone, overrides=Overrides(**kept) if kept else None)
         row = out.setdefault((g.team, g.model, alt), {
             "team": g.team, "model": g.model, "alternative": imp.model_id or alt,
             "requests": 0, "total_tokens": 0, "energy_wh_now": 0.0,
             "energy_wh_alternative": 0.0, "emissions_gco2e_now": 0.0,
-            "emissions_gco2e_alternative": 0.0})
+            "emissions_gco2e_alternative": 0.0, "held": set()})
         n = int(g.n)
         row["requests"] += n
         row["total_tokens"] += n * (g.input_tokens + g.output_tokens)
@@ -113,6 +126,7 @@ async def whatif(engine: AsyncEngine, f: ReportFilter, *, to: str | None = None,
         row["emissions_gco2e_now"] += float(g.g or 0.0)
         row["energy_wh_alternative"] += n * imp.energy_wh.value
         row["emissions_gco2e_alternative"] += n * imp.emissions_gco2e.value
+        row["held"].add(held)
     rows = []
     for key in sorted(out):
         r = out[key]
@@ -120,7 +134,8 @@ async def whatif(engine: AsyncEngine, f: ReportFilter, *, to: str | None = None,
         r["emissions_gco2e_saved"] = r["emissions_gco2e_now"] - r["emissions_gco2e_alternative"]
         r["saving_share"] = (r["emissions_gco2e_saved"] / r["emissions_gco2e_now"]
                              if r["emissions_gco2e_now"] else None)
-        rows.append({c: r[c] for c in COLUMNS})
+        r["held_constant"] = " | ".join(sorted(r.pop("held"))) + f"; not held: {NOT_HELD}"
+        rows.append(rounded({c: r[c] for c in COLUMNS}))
     return rows
 
 

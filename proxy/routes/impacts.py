@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from estimators.types import significant
 from proxy.errors import NotFoundError
 from proxy.routes.deps import CallerDep, RuntimeDep
 from proxy.store.usage import get_event
@@ -27,8 +28,13 @@ async def get_impacts(request_id: str, caller: CallerDep, rt: RuntimeDep) -> dic
     return impacts_from_row(row)
 
 
-def _range(row: dict[str, Any], name: str) -> dict[str, float]:
-    return {"value": row[name], "min": row[f"{name}_min"], "max": row[f"{name}_max"]}
+def _number(value: float | None) -> float | None:
+    return None if value is None else significant(value)
+
+
+def _range(row: dict[str, Any], name: str) -> dict[str, float | None]:
+    return {k: _number(row[f"{name}{suffix}"])
+            for k, suffix in (("value", ""), ("min", "_min"), ("max", "_max"))}
 
 
 def impacts_from_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -47,12 +53,18 @@ def impacts_from_row(row: dict[str, Any]) -> dict[str, Any]:
             "energy_wh": _range(row, "energy_wh"),
             "emissions_gco2e": {
                 **_range(row, "emissions_gco2e"),
-                "operational": row["emissions_operational_gco2e"],
-                "embodied": row["emissions_embodied_gco2e"],
-                "market_based": row["emissions_market_gco2e"],
+                "operational": _number(row["emissions_operational_gco2e"]),
+                "embodied": _number(row["emissions_embodied_gco2e"]),
+                "market_based": _number(row["emissions_market_gco2e"]),
+                "market_based_source": row.get("market_source"),
             },
-            "water_ml": _range(row, "water_ml"),
-            "grid": {"zone": row["grid_zone"], "gco2e_per_kwh": row["grid_gco2e_per_kwh"]},
+            "water_ml": {
+                **_range(row, "water_ml"),
+                "onsite": _number(row.get("water_onsite_ml")),
+                "offsite": _number(row.get("water_offsite_ml")),
+            },
+            "grid": {"zone": row["grid_zone"],
+                     "gco2e_per_kwh": _number(row["grid_gco2e_per_kwh"])},
             "usage": {
                 "input_tokens": row["input_tokens"],
                 "output_tokens": row["output_tokens"],

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from proxy.auth import Caller
 from proxy.errors import BadRequest
 from proxy.render import FORMATS, render
-from proxy.reports.esg import esg_csv, esg_export
+from proxy.reports.esg import esg_csv, esg_report
 from proxy.reports.periods import PeriodError, parse_period
 from proxy.reports.queries import (
     COLUMNS,
@@ -131,7 +131,7 @@ async def get_report(
                 param="format",
                 code="invalid_format",
             )
-        export = esg_export(await run_report(rt.engine, f, ("team", "provider")))
+        export = await esg_report(rt.engine, f)
         await add_reduction_opportunities(export, rt.engine, f, rt.settings)
         if fmt == "csv":
             return Response(esg_csv(export), media_type=_MEDIA["csv"])

@@ -134,9 +134,13 @@ class UsageEventRow(Base):
     water_ml: Mapped[float]
     water_ml_min: Mapped[float]
     water_ml_max: Mapped[float]
+    water_onsite_ml: Mapped[float | None]
+    water_offsite_ml: Mapped[float | None]
     grid_zone: Mapped[str | None] = mapped_column(String)
     grid_gco2e_per_kwh: Mapped[float | None]
     method: Mapped[str | None] = mapped_column(String)
+    market_source: Mapped[str | None] = mapped_column(String)
+    factors: Mapped[str | None] = mapped_column(String)
     quality: Mapped[str | None] = mapped_column(String)
     error_type: Mapped[str | None] = mapped_column(String)
     warnings: Mapped[str | None] = mapped_column(String)  # comma-joined, see UsageEvent.to_row
@@ -185,6 +189,8 @@ class UsageDailyRow(Base):
     water_ml: Mapped[float]
     water_ml_min: Mapped[float]
     water_ml_max: Mapped[float]
+    water_onsite_ml: Mapped[float] = mapped_column(server_default="0")
+    water_offsite_ml: Mapped[float] = mapped_column(server_default="0")
 
 
 class RollupStateRow(Base):

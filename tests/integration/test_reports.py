@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from estimators import METHOD_VERSION
 from proxy.reports.periods import PeriodError, parse_period
 from proxy.reports.queries import ReportError, ReportFilter, parse_groupings, run_report
 from proxy.reports.rollups import refresh
@@ -115,7 +116,7 @@ def test_team_scope_and_filters(db_url: str) -> None:
             assert [r["model"] for r in by_model.rows] == ["openai/gpt-4o"]
             assert by_model.rows[0]["requests"] == 2
             assert by_model.rows[0]["upstream_usage_share"] == 1.0
-            assert "wattgate-2" in by_model.rows[0]["methods"]
+            assert METHOD_VERSION in by_model.rows[0]["methods"]
         finally:
             await engine.dispose()
 
@@ -141,11 +142,12 @@ def test_top_savings_are_the_largest_whatif_rows(db_url: str) -> None:
                 assert top == expected  # the very same rows and numbers as `wattgate whatif`
                 assert [r["emissions_gco2e_saved"] for r in top] == sorted(
                     (r["emissions_gco2e_saved"] for r in top), reverse=True)
-                for r in top:
+                for r in top:  # figures are rounded to 6 significant digits
                     assert r["emissions_gco2e_saved"] == pytest.approx(
-                        r["emissions_gco2e_now"] - r["emissions_gco2e_alternative"])
+                        r["emissions_gco2e_now"] - r["emissions_gco2e_alternative"], rel=1e-5)
                     assert r["saving_share"] == pytest.approx(
-                        r["emissions_gco2e_saved"] / r["emissions_gco2e_now"])
+                        r["emissions_gco2e_saved"] / r["emissions_gco2e_now"], rel=1e-5)
+                    assert r["held_constant"].startswith("tokens and call kind")
             # Nine team x model pairs have an alternative; only the five largest are kept.
             assert len(await whatif(engine, ReportFilter(period=p))) == 9
             # A team key sees its own team's savings only, whatever the filters say.

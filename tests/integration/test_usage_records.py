@@ -129,9 +129,12 @@ def test_impacts_lookup_is_team_scoped(make_gateway: GatewayFactory) -> None:
         headers={"Authorization": f"Bearer {search_key}"},
     )
     assert own.status_code == 200
-    assert own.json()["impacts"]["energy_wh"]["value"] == pytest.approx(
-        float(raw.headers["x-energy-wh"]), rel=1e-3
-    )
+    stored, sent = own.json()["impacts"], raw.parse().impacts  # type: ignore[attr-defined]
+    # the same rounding in the header, the body and the stored lookup
+    assert stored["energy_wh"]["value"] == float(raw.headers["x-energy-wh"])
+    for field in ("energy_wh", "emissions_gco2e", "water_ml"):
+        assert stored[field] == sent[field], field
+    assert stored["grid"]["gco2e_per_kwh"] == sent["grid"]["gco2e_per_kwh"]
     other = httpx.get(
         f"{gateway.base_url}/impacts/{request_id}",
         headers={"Authorization": f"Bearer {support_key}"},

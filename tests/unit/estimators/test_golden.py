@@ -1,6 +1,8 @@
 """Bit-for-bit regression pin: `estimate` over a few hundred seeded random inputs must give
-exactly the results recorded in golden_estimates.json (every float compared by its hex
-form). It guards speed work on the hot path; a deliberate method change regenerates it:
+exactly the results recorded in golden_estimates_<METHOD_VERSION>.json (every float
+compared by its hex form). It guards speed work on the hot path. A method change bumps
+METHOD_VERSION, which makes this test fail until the new version's file is generated on
+purpose (docs/methodology.md §8 says what changed between versions):
 
     .venv/bin/python -m tests.unit.estimators.test_golden
 """
@@ -16,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from estimators import EstimatorError, Impacts, Overrides, estimate
+from estimators import METHOD_VERSION, EstimatorError, Impacts, Overrides, estimate
 
-GOLDEN = Path(__file__).with_name("golden_estimates.json")
+GOLDEN = Path(__file__).with_name(f"golden_estimates_{METHOD_VERSION}.json")
 N_CASES = 400
 MODELS = (
     "openai/gpt-4o",
@@ -124,6 +126,7 @@ def fingerprint(model: str, kw: dict[str, Any]) -> str:
 
 
 def test_results_are_bit_for_bit_pinned() -> None:
+    assert GOLDEN.exists(), f"no pinned results for {METHOD_VERSION}: generate {GOLDEN.name}"
     golden = json.loads(GOLDEN.read_text())
     assert len(golden) == N_CASES
     diff = [

@@ -34,6 +34,7 @@ from estimators import (
         ({"total_params_b": -3}, "'total_params_b' must be a number > 0"),
         ({"model": ""}, "'model' must be a non-empty string"),
         ({"measured_wh_per_input_token": 1e-5}, "needs 'measured_wh_per_output_token'"),
+        ({"precision": "fp7"}, "'precision' must be one of"),
     ],
 )
 def test_from_mapping_errors_name_the_key(mapping: dict, message: str) -> None:
@@ -80,8 +81,27 @@ def test_overrides_model_and_deployment_defaults() -> None:
 
 def test_market_is_none_without_factor() -> None:
     imp = estimate("gpt-4o", input_tokens=100, output_tokens=100)
-    assert imp.emissions_market_gco2e is None
+    assert imp.emissions_market_gco2e is None and imp.market_source is None
     assert imp.to_dict()["emissions_gco2e"]["market_based"] is None
+
+
+def test_supplier_specific_market_factor_and_declared_one_wins() -> None:
+    google = estimate("gemini-2.5-flash", input_tokens=500, output_tokens=300)
+    assert google.market_source is not None and google.market_source.startswith(
+        "supplier-specific (google, 2024)"
+    )
+    # Google reports a 0 g/kWh market-based factor: only the embodied share remains
+    assert google.emissions_market_gco2e == pytest.approx(google.emissions_embodied_gco2e)
+    declared = estimate(
+        "gemini-2.5-flash",
+        input_tokens=500,
+        output_tokens=300,
+        overrides=Overrides(market_gco2e_per_kwh=100.0),
+    )
+    assert declared.market_source == "operator-declared (deployment configuration)"
+    assert declared.emissions_market_gco2e == pytest.approx(
+        declared.energy_wh.value * 0.1 + declared.emissions_embodied_gco2e
+    )
 
 
 def test_measured_deployment() -> None:
@@ -96,7 +116,11 @@ def test_measured_deployment() -> None:
     imp = estimate("llama", input_tokens=1000, output_tokens=1000, overrides=ov)
     assert imp.quality == "measured"
     assert imp.energy_wh.value == pytest.approx(0.1)
-    assert imp.energy_wh.min == pytest.approx(0.09) and imp.energy_wh.max == pytest.approx(0.11)
+    # measured energy keeps only the measurement's own error (x/÷ 1.1); PUE 1.0 is exact
+    assert imp.energy_wh.min == pytest.approx(0.1 / 1.1) and imp.energy_wh.max == pytest.approx(
+        0.11
+    )
+    assert imp.breakdown.server_wh == 0 and imp.breakdown.idle_wh == 0
 
 
 def test_declared_parameters() -> None:
@@ -124,7 +148,7 @@ def test_zones_and_cloud_regions() -> None:
 
 def test_provider_defaults() -> None:
     a = estimate("gpt-4o", input_tokens=100, output_tokens=100, provider="aws")
-    assert a.assumptions.pue == 1.15
+    assert a.assumptions.pue == 1.15 and a.assumptions.wue_onsite_l_per_kwh == 0.12
     b = estimate("gpt-4o", input_tokens=100, output_tokens=100, provider="martian-cloud")
     assert any(w.startswith("provider-unknown") for w in b.warnings)
 
@@ -168,13 +192,16 @@ def test_reasoning_tokens_are_output_tokens() -> None:
     assert a.energy_wh == b.energy_wh
 
 
-def test_latency_and_ttft_are_used() -> None:
-    slow = estimate("gpt-4o", input_tokens=100, output_tokens=300)
-    fast = estimate("gpt-4o", input_tokens=100, output_tokens=300, latency_s=0.5)
+def test_latency_does_not_change_the_token_based_estimate() -> None:
+    base = estimate("gpt-4o", input_tokens=100, output_tokens=300)
+    timed = estimate("gpt-4o", input_tokens=100, output_tokens=300, latency_s=0.5, ttft_s=3.0)
+    assert timed.energy_wh == base.energy_wh and timed.emissions_gco2e == base.emissions_gco2e
+    # EcoLogits' formulas cap their modelled time with the measured latency
+    slow = estimate("gpt-4o", input_tokens=100, output_tokens=300, ecologits_compat=True)
+    fast = estimate(
+        "gpt-4o", input_tokens=100, output_tokens=300, latency_s=0.5, ecologits_compat=True
+    )
     assert fast.breakdown.server_wh < slow.breakdown.server_wh
-    assert fast.emissions_embodied_gco2e < slow.emissions_embodied_gco2e
-    t = estimate("gpt-4o", input_tokens=100, output_tokens=300, ttft_s=3.0)
-    assert t.breakdown.server_wh > slow.breakdown.server_wh
 
 
 def test_to_dict_shape() -> None:
@@ -200,7 +227,12 @@ def test_to_dict_shape() -> None:
         "operational",
         "embodied",
         "market_based",
+        "market_based_source",
     }
+    assert set(d["water_ml"]) == {"value", "min", "max", "onsite", "offsite"}
+    assert d["water_ml"]["onsite"] + d["water_ml"]["offsite"] == pytest.approx(
+        d["water_ml"]["value"], rel=1e-5
+    )
     assert set(d["grid"]) == {"zone", "gco2e_per_kwh", "source"}
     assert d["usage"] == {
         "input_tokens": 42,
@@ -209,7 +241,7 @@ def test_to_dict_shape() -> None:
         "reasoning_tokens": 0,
         "source": "estimated",
     }
-    assert set(d["breakdown"]) == {"accelerator_wh", "server_wh", "overhead_wh"}
+    assert set(d["breakdown"]) == {"accelerator_wh", "server_wh", "idle_wh", "overhead_wh"}
     assert d["grid"]["gco2e_per_kwh"] == 384.4
     assert len(repr(d["energy_wh"]["value"]).replace("0.", "").lstrip("0")) <= 8
     import orjson
