@@ -60,12 +60,12 @@ def test_usage_columns_are_the_event_fields() -> None:
 
 
 def test_rows_estimated_before_keep_no_water_split(db_url: str) -> None:
-    """0003 adds the water split and the applied coefficients; older rows stay as stored."""
+    """0005 adds the water split and the applied coefficients; older rows stay as stored."""
     from sqlalchemy import text
 
     from tests.reports_seed import at, make_row
 
-    command.upgrade(alembic_config(db_url), "0002")
+    command.upgrade(alembic_config(db_url), "0004_rightsizing")
     row = make_row(team="a", model="gpt-4o", created_at=at(2026, 1, 5), input_tokens=10,
                    output_tokens=5)
     old_columns = [k for k in row if k not in

@@ -151,7 +151,9 @@ def test_report_equals_the_rows(make_gateway: GatewayFactory, db_url: str) -> No
         "classifier would use ~")
     assert ", an 8B model ~" in support["summary"]
     classifier, small = support["candidates_detail"]
-    assert classifier["energy_share"] < 0.01 < small["energy_share"] < 0.2
+    # short classification calls: an encoder's fixed per-call cost is ~1% of a gpt-4o call
+    assert classifier["energy_share"] < small["energy_share"] < 0.2
+    assert classifier["energy_share"] < 0.02
 
     # Team keys see their own team only, whatever they filter on.
     for params in ({}, {"team": "support"}, {"team": "search,support"}):
@@ -203,6 +205,6 @@ def test_cli_and_esg_section_match_the_api(make_gateway: GatewayFactory, db_url:
                             env=env, obj={})
     assert cli_esg.exit_code == 0, cli_esg.output
     lines = [row for row in csv.reader(io.StringIO(cli_esg.output))
-             if row[0] == "reduction_opportunity"]
+             if row[0].startswith("reduction_opportunity:")]
     assert len(lines) == len(recommended)
-    assert {line[3] for line in lines} == {"tCO2e"}
+    assert {(line[3], line[5]) for line in lines} == {("avoidable_tco2e", "tCO2e")}
