@@ -1,8 +1,9 @@
 """`create_app(settings)`: the ASGI application.
 
 Proxied `/v1/*` calls go straight to the raw ASGI `Gateway`; everything else (admin,
-health, metrics, impacts lookup, reports) is a FastAPI app. Both share one `Runtime`,
-built in the lifespan.
+health, metrics, impacts lookup, reports) is a FastAPI app behind `BodyAdmission` (no
+body is read before the key is checked, none past the size limit). Both share one
+`Runtime`, built in the lifespan.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from proxy import __version__
+from proxy.api_body import BodyAdmission
 from proxy.config import Settings
 from proxy.errors import ProxyError, error_body
 from proxy.gateway import Gateway
 from proxy.gateway_io import Receive, Scope, Send
 from proxy.recorder import new_request_id
-from proxy.routes import admin, budgets, dashboard, health, impacts, reports
+from proxy.routes import admin, api_docs, budgets, dashboard, health, impacts, reports
 from proxy.runtime import Runtime
 
 _API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets")
@@ -36,6 +38,7 @@ class WattgateApp:
         self.settings = settings
         self.runtime: Runtime | None = None
         self.api = _build_api(self)
+        self.admitted_api = BodyAdmission(self.api, lambda: self.runtime)
         self.gateway: Gateway | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,7 +63,7 @@ class WattgateApp:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.api(scope, receive, send_with_id)
+        await self.admitted_api(scope, receive, send_with_id)
 
 
 def create_app(settings: Settings) -> WattgateApp:
@@ -86,8 +89,14 @@ def _build_api(holder: WattgateApp) -> FastAPI:
             await runtime.close()
 
     api = FastAPI(
-        title="Wattgate", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
+        title="Wattgate",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # both served by `api_docs`, behind the admin check
+        openapi_url=None,
+        redoc_url=None,
     )
+    api.include_router(api_docs.router)
     api.include_router(health.router)
     api.include_router(admin.router)
     api.include_router(impacts.router)

@@ -107,10 +107,11 @@ def _env_help() -> str:
 )
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str | None) -> None:
-    """Run the gateway (uvicorn with uvloop and httptools)."""
+    """Run the gateway (uvicorn with uvloop and httptools, connections bounded and timed out)."""
     import uvicorn
 
     from proxy.app import create_app
+    from proxy.server import raise_open_file_limit, uvicorn_config
 
     settings = _settings(ctx)
     host = host or settings.host
@@ -124,17 +125,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
         f"database {settings.database_url.split('://')[0]})",
         err=True,
     )
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=level,
-        lifespan="on",
-        server_header=False,
-    )
+    raise_open_file_limit()
+    uvicorn.Server(
+        uvicorn_config(create_app(settings), settings, host=host, port=port, log_level=level)
+    ).run()
 
 
 @cli.command("mock-upstream", context_settings=CONTEXT)

@@ -24,12 +24,11 @@ from proxy.reports.queries import (
 )
 from proxy.reports.whatif import COLUMNS as WHATIF_COLUMNS
 from proxy.reports.whatif import parse_overrides, savings_section, top_savings, whatif
-from proxy.routes.deps import CallerDep, RuntimeDep
+from proxy.routes.deps import CallerDep, RuntimeDep, is_local
 from proxy.runtime import Runtime
 
 router = APIRouter(tags=["reports"])
 
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _MEDIA = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
@@ -62,7 +61,7 @@ def sees_all_teams(caller: Caller, rt: Runtime, request: Request) -> bool:
     if caller.is_admin:
         return True
     if rt.settings.master_key is None:
-        return (request.client.host if request.client else "") in _LOOPBACK
+        return is_local(request)
     return False
 
 
