@@ -223,6 +223,8 @@ async def keys_create(engine: Any, team: str, name: str | None, fmt: str) -> Non
 
     try:
         key, record = await create_key(engine, team=team, name=name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     except NotFound:
         raise click.ClickException(
             f"team '{team}' does not exist (create it: wattgate teams create {team})"
@@ -244,8 +246,13 @@ async def keys_create(engine: Any, team: str, name: str | None, fmt: str) -> Non
 @_with_engine
 async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
     """List keys (never their secret)."""
+    from proxy.store.errors import NotFound
     from proxy.store.keys import list_keys
 
+    try:
+        found = await list_keys(engine, team=team)
+    except NotFound:
+        raise click.ClickException(f"team '{team}' does not exist") from None
     rows = [
         {
             "key_id": k.key_id,
@@ -255,7 +262,7 @@ async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
             "created_at": k.created_at,
             "revoked_at": k.revoked_at,
         }
-        for k in await list_keys(engine, team=team)
+        for k in found
     ]
     click.echo(
         render(rows, fmt, ["key_id", "team", "name", "prefix", "created_at", "revoked_at"]),

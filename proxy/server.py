@@ -162,7 +162,8 @@ class ConnectionRegistry:
         if self.closed:
             summary = ", ".join(f"{n} {why}" for why, n in self.closed.items())
             refused = any(why.startswith("refused") for why in self.closed)
-            log.log(logging.WARNING if refused else logging.DEBUG, "connections closed: %s", summary)
+            level = logging.WARNING if refused else logging.DEBUG
+            log.log(level, "connections closed: %s", summary)
             self.closed.clear()
         loop.call_later(self.limits.sweep_interval_s, self._sweep, loop)
 
@@ -244,10 +245,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def expire(self) -> None:
         """Called by the sweep once the deadline of the current phase has passed."""
+        limits = self.registry.limits
         if self.phase is Phase.HEADERS:
-            self.close(reason="slow request headers", timeout_s=self.registry.limits.header_timeout_s)
+            self.close(reason="slow request headers", timeout_s=limits.header_timeout_s)
         elif self.phase is Phase.BODY:
-            self.close(reason="slow request body", timeout_s=self.registry.limits.body_timeout_s)
+            self.close(reason="slow request body", timeout_s=limits.body_timeout_s)
         else:
             self.close(reason="idle")
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from proxy.errors import BadRequest, NotFoundError
 from proxy.routes.deps import AdminDep, RuntimeDep
+from proxy.routes.params import KeyId, KeyName, TeamName
 from proxy.store import keys as store
 from proxy.store.errors import AlreadyExists, NotFound
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 class TeamRequest(BaseModel):
-    name: str = Field(description="1-64 letters, digits, '.', '_' or '-'")
+    name: TeamName = Field(description="1-64 letters, digits, '.', '_' or '-'")
 
 
 class TeamResponse(BaseModel):
@@ -25,8 +26,8 @@ class TeamResponse(BaseModel):
 
 
 class KeyRequest(BaseModel):
-    team: str
-    name: str | None = Field(default=None, max_length=200)
+    team: TeamName
+    name: KeyName | None = None
 
 
 class NewKeyResponse(BaseModel):
@@ -75,7 +76,13 @@ async def create_key(body: KeyRequest, rt: RuntimeDep, _: AdminDep) -> NewKeyRes
 
 
 @router.get("/keys")
-async def list_keys(rt: RuntimeDep, _: AdminDep, team: str | None = None) -> list[KeyResponse]:
+async def list_keys(
+    rt: RuntimeDep, _: AdminDep, team: TeamName | None = None
+) -> list[KeyResponse]:
+    try:
+        found = await store.list_keys(rt.engine, team=team)
+    except NotFound:
+        raise NotFoundError(f"Team '{team}' does not exist.") from None
     return [
         KeyResponse(
             key_id=k.key_id,
@@ -85,12 +92,12 @@ async def list_keys(rt: RuntimeDep, _: AdminDep, team: str | None = None) -> lis
             created_at=k.created_at,
             revoked_at=k.revoked_at,
         )
-        for k in await store.list_keys(rt.engine, team=team)
+        for k in found
     ]
 
 
 @router.delete("/keys/{key_id}")
-async def revoke_key(key_id: str, rt: RuntimeDep, _: AdminDep) -> dict[str, object]:
+async def revoke_key(key_id: KeyId, rt: RuntimeDep, _: AdminDep) -> dict[str, object]:
     if not await store.revoke_key(rt.engine, key_id=key_id):
         raise NotFoundError(f"No active key '{key_id}'.")
     rt.keys.forget(key_id)

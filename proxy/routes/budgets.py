@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from proxy.errors import BadRequest, NotFoundError
 from proxy.routes.deps import AdminDep, CallerDep, RuntimeDep
+from proxy.routes.params import TeamName
 from proxy.routes.reports import sees_all_teams
 from proxy.store import keys as key_store
 from proxy.store.budgets import Budget, put_budget
@@ -25,7 +26,9 @@ class BudgetRequest(BaseModel):
 
 
 @router.put("/admin/teams/{name}/budget")
-async def set_budget(name: str, body: BudgetRequest, rt: RuntimeDep, _: AdminDep) -> dict[str, Any]:
+async def set_budget(
+    name: TeamName, body: BudgetRequest, rt: RuntimeDep, _: AdminDep
+) -> dict[str, Any]:
     """Replace the team's budget; send every limit as null to remove it."""
     teams = {t.name for t in await key_store.list_teams(rt.engine)}
     if name not in teams:
@@ -44,7 +47,7 @@ async def set_budget(name: str, body: BudgetRequest, rt: RuntimeDep, _: AdminDep
 
 
 @router.get("/admin/teams/{name}/budget")
-async def get_budget(name: str, rt: RuntimeDep, _: AdminDep) -> dict[str, Any]:
+async def get_budget(name: TeamName, rt: RuntimeDep, _: AdminDep) -> dict[str, Any]:
     return rt.budgets.state(name).to_dict()
 
 

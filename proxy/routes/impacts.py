@@ -8,13 +8,14 @@ from fastapi import APIRouter
 
 from proxy.errors import NotFoundError
 from proxy.routes.deps import CallerDep, RuntimeDep
+from proxy.routes.params import RequestId
 from proxy.store.usage import get_event
 
 router = APIRouter(tags=["impacts"])
 
 
 @router.get("/v1/impacts/{request_id}")
-async def get_impacts(request_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+async def get_impacts(request_id: RequestId, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     team = None if caller.is_admin else caller.team
     recent = rt.recorder.recent.get(request_id)
     if recent is not None and (team is None or recent.team == team):

@@ -25,6 +25,7 @@ from proxy.reports.queries import (
 from proxy.reports.whatif import COLUMNS as WHATIF_COLUMNS
 from proxy.reports.whatif import parse_overrides, savings_section, top_savings, whatif
 from proxy.routes.deps import CallerDep, RuntimeDep, is_local
+from proxy.routes.params import Text
 from proxy.runtime import Runtime
 
 router = APIRouter(tags=["reports"])
@@ -36,14 +37,14 @@ _MEDIA = {
     "table": "text/plain; charset=utf-8",
 }
 
-Str = Annotated[str | None, Query()]
+Str = Annotated[Text | None, Query()]
 
 
 @dataclass
 class Selection:
     """The query parameters both endpoints share (the period's end is named per endpoint)."""
 
-    from_: Annotated[str | None, Query(alias="from")] = None
+    from_: Annotated[Text | None, Query(alias="from")] = None
     month: Str = None
     quarter: Str = None
     year: Str = None
@@ -106,7 +107,7 @@ async def get_report(
     selection: SelectionDep,
     to: Str = None,
     by: Str = None,
-    format: str = "json",
+    format: Text = "json",
     esg: bool = False,
     savings: Annotated[
         bool,
@@ -151,9 +152,9 @@ async def get_whatif(
     rt: RuntimeDep,
     selection: SelectionDep,
     until: Str = None,
-    to: Annotated[str | None, Query(description="alternative model for every call")] = None,
-    alt: Annotated[list[str] | None, Query(description="MODEL=SMALLER overrides")] = None,
-    format: str = "json",
+    to: Annotated[Text | None, Query(description="alternative model for every call")] = None,
+    alt: Annotated[list[Text] | None, Query(description="MODEL=SMALLER overrides")] = None,
+    format: Text = "json",
 ) -> Response:
     """Right-sizing. `to` names the alternative model (as in the CLI's `--to`); the period
     end is `until` here since `to` is taken."""
