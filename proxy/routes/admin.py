@@ -76,9 +76,7 @@ async def create_key(body: KeyRequest, rt: RuntimeDep, _: AdminDep) -> NewKeyRes
 
 
 @router.get("/keys")
-async def list_keys(
-    rt: RuntimeDep, _: AdminDep, team: TeamName | None = None
-) -> list[KeyResponse]:
+async def list_keys(rt: RuntimeDep, _: AdminDep, team: TeamName | None = None) -> list[KeyResponse]:
     try:
         found = await store.list_keys(rt.engine, team=team)
     except NotFound:

@@ -72,9 +72,7 @@ def metrics_reader_error(request: Request, rt: Runtime) -> ProxyError | None:
     )
 
 
-def require_metrics_reader(
-    request: Request, rt: Annotated[Runtime, Depends(get_runtime)]
-) -> None:
+def require_metrics_reader(request: Request, rt: Annotated[Runtime, Depends(get_runtime)]) -> None:
     error = metrics_reader_error(request, rt)
     if error is not None:
         raise error
