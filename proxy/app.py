@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from proxy import __version__
 from proxy.api_body import BodyAdmission
@@ -96,6 +97,7 @@ def _build_api(holder: WattgateApp) -> FastAPI:
         openapi_url=None,
         redoc_url=None,
     )
+    api_docs.install_schema(api)
     api.include_router(api_docs.router)
     api.include_router(health.router)
     api.include_router(admin.router)
@@ -112,7 +114,12 @@ def _build_api(holder: WattgateApp) -> FastAPI:
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         body = error_body(str(exc.detail), type=kind, code=str(exc.status_code))
-        return Response(body, status_code=exc.status_code, media_type="application/json")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names one route's methods; list the path's
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return Response(
+            body, status_code=exc.status_code, headers=headers, media_type="application/json"
+        )
 
     @api.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -123,3 +130,13 @@ def _build_api(holder: WattgateApp) -> FastAPI:
         return Response(body, status_code=400, media_type="application/json")
 
     return api
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)

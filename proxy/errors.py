@@ -6,6 +6,7 @@
      ├── AuthenticationFailed  401  authentication_error    missing, unknown or revoked key
      ├── PermissionDenied      403  permission_error        admin-only routes
      ├── NotFoundError         404  not_found_error
+     ├── Conflict              409  invalid_request_error   already exists
      ├── BudgetExceeded        429  budget_exceeded
      └── UpstreamError         502  upstream_error          unreachable upstream
           └── UpstreamTimeout  504  upstream_timeout
@@ -61,6 +62,12 @@ class NotFoundError(ProxyError):
     status = 404
     type = "not_found_error"
     code = "not_found"
+
+
+class Conflict(ProxyError):
+    status = 409
+    type = "invalid_request_error"
+    code = "already_exists"
 
 
 class BudgetExceeded(ProxyError):

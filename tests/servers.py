@@ -87,7 +87,7 @@ class Gateway:
 
     def create_team_key(self, team: str) -> str:
         response = self.admin("POST", "/admin/teams", json={"name": team})
-        assert response.status_code in (201, 400), response.text
+        assert response.status_code in (201, 409), response.text
         response = self.admin("POST", "/admin/keys", json={"team": team})
         assert response.status_code == 201, response.text
         return str(response.json()["key"])

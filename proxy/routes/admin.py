@@ -7,16 +7,17 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from proxy.errors import BadRequest, NotFoundError
+from proxy.errors import BadRequest, Conflict, NotFoundError
+from proxy.routes.api_docs import errors
 from proxy.routes.deps import AdminDep, RuntimeDep
-from proxy.routes.params import KeyId, KeyName, TeamName
+from proxy.routes.params import KeyId, KeyName, RequestBody, TeamName
 from proxy.store import keys as store
 from proxy.store.errors import AlreadyExists, NotFound
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(400, 401, 403, 404, 409, 413))
 
 
-class TeamRequest(BaseModel):
+class TeamRequest(RequestBody):
     name: TeamName = Field(description="1-64 letters, digits, '.', '_' or '-'")
 
 
@@ -25,7 +26,7 @@ class TeamResponse(BaseModel):
     created_at: datetime
 
 
-class KeyRequest(BaseModel):
+class KeyRequest(RequestBody):
     team: TeamName
     name: KeyName | None = None
 
@@ -52,9 +53,7 @@ async def create_team(body: TeamRequest, rt: RuntimeDep, _: AdminDep) -> TeamRes
     except ValueError as exc:
         raise BadRequest(str(exc), param="name") from None
     except AlreadyExists:
-        raise BadRequest(
-            f"Team '{body.name}' already exists.", param="name", code="already_exists"
-        ) from None
+        raise Conflict(f"Team '{body.name}' already exists.", param="name") from None
     return TeamResponse(name=team.name, created_at=team.created_at)
 
 
@@ -71,7 +70,7 @@ async def create_key(body: KeyRequest, rt: RuntimeDep, _: AdminDep) -> NewKeyRes
     try:
         key, record = await store.create_key(rt.engine, team=body.team, name=body.name)
     except NotFound:
-        raise BadRequest(f"Team '{body.team}' does not exist.", param="team") from None
+        raise NotFoundError(f"Team '{body.team}' does not exist.", param="team") from None
     return NewKeyResponse(key=key, key_id=record.key_id, team=record.team)
 
 

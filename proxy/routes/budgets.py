@@ -6,19 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxy.errors import BadRequest, NotFoundError
+from proxy.routes.api_docs import errors
 from proxy.routes.deps import AdminDep, CallerDep, RuntimeDep
-from proxy.routes.params import TeamName
+from proxy.routes.params import RequestBody, TeamName
 from proxy.routes.reports import sees_all_teams
 from proxy.store import keys as key_store
 from proxy.store.budgets import Budget, put_budget
 
-router = APIRouter(tags=["budgets"])
+router = APIRouter(tags=["budgets"], responses=errors(400, 401, 403, 404, 413))
 
 
-class BudgetRequest(BaseModel):
+class BudgetRequest(RequestBody):
     soft_gco2e: float | None = Field(default=None, ge=0, description="soft monthly gCO2e")
     hard_gco2e: float | None = Field(default=None, ge=0, description="hard monthly gCO2e (429)")
     soft_wh: float | None = Field(default=None, ge=0, description="soft monthly Wh")

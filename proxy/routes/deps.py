@@ -6,13 +6,23 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from proxy.auth import Caller, authenticate, presented_key
 from proxy.errors import AuthenticationFailed, PermissionDenied, ProxyError
 from proxy.runtime import Runtime
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+# Declares the bearer scheme in the OpenAPI schema; the checks below read the header
+# themselves (Anthropic's `x-api-key` is accepted too).
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="key",
+    description="The master key, a team key, or (for /metrics) the metrics token",
+)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -29,7 +39,9 @@ def is_local(request: Request) -> bool:
     return (request.client.host if request.client else "") in _LOOPBACK
 
 
-async def get_caller(request: Request, rt: Annotated[Runtime, Depends(get_runtime)]) -> Caller:
+async def get_caller(
+    request: Request, rt: Annotated[Runtime, Depends(get_runtime)], _: Bearer
+) -> Caller:
     return await authenticate(_headers(request), master_key=rt.settings.master_key, keys=rt.keys)
 
 
@@ -48,7 +60,9 @@ def _secret_error(
     return None
 
 
-def require_admin(request: Request, rt: Annotated[Runtime, Depends(get_runtime)]) -> None:
+def require_admin(
+    request: Request, rt: Annotated[Runtime, Depends(get_runtime)], _: Bearer
+) -> None:
     """The master key, or (open mode only) a client on this machine."""
     master = rt.settings.master_key
     error = _secret_error(
@@ -72,7 +86,9 @@ def metrics_reader_error(request: Request, rt: Runtime) -> ProxyError | None:
     )
 
 
-def require_metrics_reader(request: Request, rt: Annotated[Runtime, Depends(get_runtime)]) -> None:
+def require_metrics_reader(
+    request: Request, rt: Annotated[Runtime, Depends(get_runtime)], _: Bearer
+) -> None:
     error = metrics_reader_error(request, rt)
     if error is not None:
         raise error

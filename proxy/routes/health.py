@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
 from proxy.metrics import CONTENT_TYPE
+from proxy.routes.api_docs import errors
 from proxy.routes.deps import IsMetricsReaderDep, MetricsReaderDep, RuntimeDep
 
 router = APIRouter(tags=["health"])
@@ -17,7 +19,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Not ready (the database is down)"}})
 async def readyz(
     rt: RuntimeDep, response: Response, detail: IsMetricsReaderDep
 ) -> dict[str, object]:
@@ -40,7 +42,7 @@ async def readyz(
     return body if detail else {"status": body["status"]}
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=errors(401, 403))
 async def metrics(rt: RuntimeDep, _: MetricsReaderDep) -> Response:
     """Prometheus exposition; needs the metrics token or the master key."""
     return Response(rt.metrics.exposition(), media_type=CONTENT_TYPE)

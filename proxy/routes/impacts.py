@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from proxy.errors import NotFoundError
+from proxy.routes.api_docs import errors
 from proxy.routes.deps import CallerDep, RuntimeDep
 from proxy.routes.params import RequestId
 from proxy.store.usage import get_event
 
-router = APIRouter(tags=["impacts"])
+router = APIRouter(tags=["impacts"], responses=errors(400, 401, 404))
 
 
 @router.get("/v1/impacts/{request_id}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from proxy.store.keys import KEY_NAME_MAX_LENGTH, TEAM_NAME_PATTERN
 from proxy.store.tables import ApiKeyRow
@@ -34,3 +34,11 @@ RequestId = Annotated[
 ]
 # Filters and options: comma-separated names, periods, formats.
 Text = Annotated[str, StringConstraints(max_length=1000, pattern=PLAIN_TEXT_PATTERN)]
+
+
+class RequestBody(BaseModel):
+    """Base of every JSON body the API takes: types as declared (no `false` for a number,
+    no "1" for an integer) and finite numbers only (`Infinity` and `NaN` parse as JSON
+    here, but no limit or answer can hold them)."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -24,11 +24,12 @@ from proxy.reports.queries import (
 )
 from proxy.reports.whatif import COLUMNS as WHATIF_COLUMNS
 from proxy.reports.whatif import parse_overrides, savings_section, top_savings, whatif
+from proxy.routes.api_docs import errors, json_or_text
 from proxy.routes.deps import CallerDep, RuntimeDep, is_local
 from proxy.routes.params import Text
 from proxy.runtime import Runtime
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=errors(400, 401))
 
 _MEDIA = {
     "json": "application/json",
@@ -38,6 +39,7 @@ _MEDIA = {
 }
 
 Str = Annotated[Text | None, Query()]
+Format = Literal[FORMATS]  # type: ignore[valid-type]
 
 
 @dataclass
@@ -89,17 +91,7 @@ def build_filter(
     )
 
 
-def _format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise BadRequest(
-            f"format must be one of {', '.join(FORMATS)}, got {fmt!r}",
-            param="format",
-            code="invalid_format",
-        )
-    return fmt
-
-
-@router.get("/v1/reports")
+@router.get("/v1/reports", responses=json_or_text(*_MEDIA.values()))
 async def get_report(
     request: Request,
     caller: CallerDep,
@@ -107,7 +99,7 @@ async def get_report(
     selection: SelectionDep,
     to: Str = None,
     by: Str = None,
-    format: Text = "json",
+    fmt: Annotated[Format, Query(alias="format")] = "json",
     esg: bool = False,
     savings: Annotated[
         bool,
@@ -117,7 +109,6 @@ async def get_report(
         ),
     ] = True,
 ) -> Response:
-    fmt = _format(format)
     f = build_filter(caller, rt, request, selection, end=to)
     try:
         groups = parse_groupings(by)
@@ -145,7 +136,7 @@ async def get_report(
     return Response(text, media_type=_MEDIA[fmt])
 
 
-@router.get("/v1/whatif")
+@router.get("/v1/whatif", responses=json_or_text(*_MEDIA.values()))
 async def get_whatif(
     request: Request,
     caller: CallerDep,
@@ -154,11 +145,10 @@ async def get_whatif(
     until: Str = None,
     to: Annotated[Text | None, Query(description="alternative model for every call")] = None,
     alt: Annotated[list[Text] | None, Query(description="MODEL=SMALLER overrides")] = None,
-    format: Text = "json",
+    fmt: Annotated[Format, Query(alias="format")] = "json",
 ) -> Response:
     """Right-sizing. `to` names the alternative model (as in the CLI's `--to`); the period
     end is `until` here since `to` is taken."""
-    fmt = _format(format)
     f = build_filter(caller, rt, request, selection, end=until)
     try:
         overrides = parse_overrides(alt or [])
