@@ -76,13 +76,22 @@ def error(response: bytes) -> dict:
 
 
 def is_closed(sock: socket.socket) -> bool:
-    """The server closed this connection (it reads as end-of-file or reset)."""
+    """The server closed this connection (reads end-of-file or reset; pending bytes,
+    such as the rest of an answer, are read and dropped)."""
     sock.setblocking(False)
     try:
-        return sock.recv(1) == b""
+        while sock.recv(65536):
+            pass
+        return True
     except BlockingIOError:
         return False
     except OSError:
         return True
     finally:
         sock.setblocking(True)
+
+
+def has_answer(sock: socket.socket) -> bool:
+    """The server sent something, or closed the connection."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
