@@ -3,9 +3,15 @@ API's surface are for the operator's keys only."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import httpx
 import pytest
+from starlette.requests import Request
 
+from proxy.config import Settings
+from proxy.errors import PermissionDenied
+from proxy.routes.deps import metrics_reader_error
 from tests.integration.conftest import MASTER_KEY, GatewayFactory
 from tests.servers import Gateway
 
@@ -91,14 +97,6 @@ def test_api_docs_answer_local_clients_in_open_mode(make_gateway: GatewayFactory
 @pytest.mark.parametrize("token", [None, METRICS_TOKEN])
 def test_open_mode_refuses_remote_clients_without_the_token(token: str | None) -> None:
     """Loopback is all a test server can be reached from, so the check is called directly."""
-    from types import SimpleNamespace
-
-    from starlette.requests import Request
-
-    from proxy.config import Settings
-    from proxy.errors import PermissionDenied
-    from proxy.routes.deps import metrics_reader_error
-
     settings = Settings(metrics_token=token)
     remote = Request({"type": "http", "client": ("10.1.2.3", 40000), "headers": []})
     local = Request({"type": "http", "client": ("127.0.0.1", 40000), "headers": []})
