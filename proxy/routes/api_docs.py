@@ -5,8 +5,8 @@ mode: the schema lists every operator endpoint, so it is not public. Tools fetch
 the key (`curl -H "Authorization: Bearer $WATTGATE_MASTER_KEY" .../openapi.json`); a
 browser can open `/docs` on the gateway's own machine in open mode.
 
-Every error is OpenAI's envelope (`ErrorResponse`); malformed input is a 400, so FastAPI's
-default 422 entries are taken out of the schema.
+Every error is OpenAI's envelope (`ERROR_SCHEMA`, whatever the route's own media type);
+malformed input is a 400, so FastAPI's default 422 entries are taken out of the schema.
 """
 
 from __future__ import annotations
@@ -17,24 +17,31 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
 
 from proxy.routes.deps import AdminDep
 
 router = APIRouter(include_in_schema=False)
 
 
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class ErrorResponse(BaseModel):
-    """OpenAI's error envelope."""
-
-    error: ErrorDetail
+_NULLABLE_STRING = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorResponse",
+    "description": "OpenAI's error envelope",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": _NULLABLE_STRING,
+                "code": _NULLABLE_STRING,
+            },
+        }
+    },
+}
 
 
 _ERRORS = {
@@ -49,7 +56,8 @@ _ERRORS = {
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries for error statuses, each in OpenAI's error envelope."""
-    return {status: {"description": _ERRORS[status], "model": ErrorResponse} for status in statuses}
+    content = {"application/json": {"schema": ERROR_SCHEMA}}
+    return {status: {"description": _ERRORS[status], "content": content} for status in statuses}
 
 
 def json_or_text(*media_types: str) -> dict[int | str, dict[str, Any]]:
