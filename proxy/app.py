@@ -30,6 +30,7 @@ from proxy.routes import admin, api_docs, budgets, dashboard, health, impacts, r
 from proxy.runtime import Runtime
 
 _API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets")
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
 class WattgateApp:
@@ -124,7 +125,10 @@ def _build_api(holder: WattgateApp) -> FastAPI:
     @api.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        loc = list(first.get("loc", ()))
+        if loc and loc[0] in _LOCATIONS:  # OpenAI names the parameter alone
+            loc = loc[1:]
+        where = ".".join(str(p) for p in loc)
         message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
         body = error_body(message, type="invalid_request_error", param=where or None)
         return Response(body, status_code=400, media_type="application/json")
