@@ -47,8 +47,16 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
 
 
 @pytest.fixture
-def tracebacks() -> Iterator[list[logging.LogRecord]]:
-    """Log records with a traceback, from the server and from Wattgate."""
+def gateway(make_gateway: GatewayFactory, db_url: str) -> Gateway:
+    gateway = make_gateway(database_url=db_url)
+    gateway.create_team_key("search")
+    return gateway
+
+
+@pytest.fixture
+def tracebacks(gateway: Gateway) -> Iterator[list[logging.LogRecord]]:
+    """Log records with a traceback, from the gateway's server and from Wattgate (attached
+    once the server has configured its loggers, which drops earlier handlers)."""
     records: list[logging.LogRecord] = []
 
     class Collect(logging.Handler):
@@ -63,13 +71,6 @@ def tracebacks() -> Iterator[list[logging.LogRecord]]:
     yield records
     for logger in loggers:
         logger.removeHandler(handler)
-
-
-@pytest.fixture
-def gateway(make_gateway: GatewayFactory, db_url: str) -> Gateway:
-    gateway = make_gateway(database_url=db_url)
-    gateway.create_team_key("search")
-    return gateway
 
 
 def test_crafted_input_is_a_clean_client_error(
