@@ -131,6 +131,12 @@ class ConnectionRegistry:
         # Connections with no request being answered, longest-waiting first.
         self.waiting: OrderedDict[GuardedHttpToolsProtocol, None] = OrderedDict()
         self.closed: Counter[str] = Counter()  # why connections were closed, since last sweep
+        self.timeouts: dict[Phase, float | None] = {
+            Phase.IDLE: limits.keep_alive_timeout_s,
+            Phase.HEADERS: limits.header_timeout_s,
+            Phase.BODY: limits.body_timeout_s,
+            Phase.RUNNING: None,
+        }
         self._sweeping = False
 
     def admit(self, conn: GuardedHttpToolsProtocol) -> bool:
@@ -156,6 +162,7 @@ class ConnectionRegistry:
             loop.call_later(self.limits.sweep_interval_s, self._sweep, loop)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_later(self.limits.sweep_interval_s, self._sweep, loop)  # first: never lost
         now = loop.time()
         for conn in [c for c in self.open if c.deadline is not None and c.deadline <= now]:
             conn.expire()
@@ -165,7 +172,6 @@ class ConnectionRegistry:
             level = logging.WARNING if refused else logging.DEBUG
             log.log(level, "connections closed: %s", summary)
             self.closed.clear()
-        loop.call_later(self.limits.sweep_interval_s, self._sweep, loop)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -228,13 +234,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
 
     def _enter(self, phase: Phase) -> None:
-        limits = self.registry.limits
-        timeout = {
-            Phase.IDLE: limits.keep_alive_timeout_s,
-            Phase.HEADERS: limits.header_timeout_s,
-            Phase.BODY: limits.body_timeout_s,
-            Phase.RUNNING: None,
-        }[phase]
+        timeout = self.registry.timeouts[phase]
         if phase is Phase.IDLE:
             self.registry.waiting[self] = None
             self.registry.waiting.move_to_end(self)
