@@ -45,7 +45,8 @@ def run_schemathesis(schema: Path, base_url: str, key: str) -> subprocess.Comple
         "20",
         "--no-color",
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=CONFIG.parent)
+    # Run from the schema's folder: schemathesis keeps a cache (.schemathesis/) where it runs.
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=schema.parent)
 
 
 @pytest.mark.parametrize("caller", ["master key", "team key"])
