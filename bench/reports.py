@@ -16,9 +16,12 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.reports.periods import parse_period
 from proxy.reports.queries import ReportFilter, run_report
@@ -48,20 +51,25 @@ CROSS JOIN LATERAL (SELECT (ARRAY['gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'o3'])[1 +
 """
 
 
+async def fill(engine: AsyncEngine, n: int, chunk: int) -> float:
+    """Insert `n` synthetic events over 2026-10 (PostgreSQL); returns the seconds taken."""
+    t = time.perf_counter()
+    async with engine.connect() as conn:
+        await conn.execute(text("SET synchronous_commit = off"))
+        for lo in range(0, n, chunk):
+            await conn.execute(text(FILL_PG), {"lo": lo, "hi": min(n, lo + chunk) - 1,
+                                               "salt": uuid.uuid4().hex})
+            await conn.commit()
+        await conn.execute(text("ANALYZE usage_events"))
+        await conn.commit()
+    return round(time.perf_counter() - t, 1)
+
+
 async def main(url: str, n: int, chunk: int) -> dict[str, object]:
     engine = create_engine(url)
     out: dict[str, object] = {"events": n, "database": engine.dialect.name}
     try:
-        t = time.perf_counter()
-        async with engine.connect() as conn:
-            await conn.execute(text("SET synchronous_commit = off"))
-            for lo in range(0, n, chunk):
-                await conn.execute(text(FILL_PG), {"lo": lo, "hi": min(n, lo + chunk) - 1,
-                                                   "salt": uuid.uuid4().hex})
-                await conn.commit()
-            await conn.execute(text("ANALYZE usage_events"))
-            await conn.commit()
-        out["fill_s"] = round(time.perf_counter() - t, 1)
+        out["fill_s"] = await fill(engine, n, chunk)
         f = ReportFilter(period=parse_period(month="2026-10"))
         t = time.perf_counter()
         raw = await run_report(engine, f, ("team", "model"))
@@ -86,17 +94,22 @@ async def main(url: str, n: int, chunk: int) -> dict[str, object]:
     return out
 
 
-def run() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str, events: int) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", required=True, help="Postgres admin URL (a database is created)")
-    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--events", type=int, default=events)
     parser.add_argument("--chunk", type=int, default=500_000)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+@contextmanager
+def scratch_database(admin_url: str, *, keep: bool) -> Iterator[str]:
+    """A new, migrated PostgreSQL database (its URL), dropped afterwards unless `keep`."""
     import asyncpg
 
     name = f"wg_bench_{uuid.uuid4().hex[:8]}"
-    admin = args.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    admin = admin_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
     async def ddl(sql: str) -> None:
         conn = await asyncpg.connect(admin)
@@ -106,13 +119,19 @@ def run() -> None:
             await conn.close()
 
     asyncio.run(ddl(f'CREATE DATABASE "{name}"'))
-    url = f"{args.url.rpartition('/')[0]}/{name}"
+    url = f"{admin_url.rpartition('/')[0]}/{name}"
     try:
         upgrade(url)
-        print(json.dumps(asyncio.run(main(url, args.events, args.chunk))))
+        yield url
     finally:
-        if not args.keep:
+        if not keep:
             asyncio.run(ddl(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run() -> None:
+    args = arguments(__doc__.splitlines()[0], 10_000_000)
+    with scratch_database(args.url, keep=args.keep) as url:
+        print(json.dumps(asyncio.run(main(url, args.events, args.chunk))))
 
 
 if __name__ == "__main__":

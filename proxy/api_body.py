@@ -20,8 +20,8 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.auth import authenticate
+from proxy.edge import read_body
 from proxy.errors import ProxyError
-from proxy.gateway_io import read_request
 from proxy.runtime import Runtime
 
 Message = MutableMapping[str, Any]
@@ -48,7 +48,7 @@ class BodyAdmission:
             return
         try:
             await authenticate(headers, master_key=rt.settings.master_key, keys=rt.keys)
-            body = await read_request(receive, headers, rt.settings.max_body_bytes)
+            body = await read_body(receive, headers, rt.settings.max_body_bytes)
         except ProxyError as exc:
             await refuse(send, exc)
             return

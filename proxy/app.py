@@ -21,16 +21,34 @@ from starlette.routing import Match
 
 from proxy import __version__
 from proxy.api_body import BodyAdmission
+from proxy.call import new_request_id
 from proxy.config import Settings
+from proxy.edge import Receive, Scope, Send
 from proxy.errors import ProxyError, error_body
-from proxy.gateway import Gateway
-from proxy.gateway_io import Receive, Scope, Send
-from proxy.recorder import new_request_id
-from proxy.routes import admin, api_docs, budgets, dashboard, health, impacts, reports
+from proxy.pipeline import Gateway
+from proxy.routes import (
+    admin,
+    api_docs,
+    budgets,
+    conversations,
+    dashboard,
+    health,
+    impacts,
+    reports,
+    rightsizing,
+)
 from proxy.runtime import Runtime
 
-_API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets")
+_API_PREFIXES = ("/v1/impacts/", "/v1/reports", "/v1/whatif", "/v1/budgets", "/v1/rightsizing")
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+def _is_api(path: str) -> bool:
+    """Wattgate's own `/v1` endpoints. `/v1/conversations/{id}/impacts` is ours; the rest
+    of `/v1/conversations` is OpenAI's Conversations API and passes through."""
+    if path.startswith("/v1/conversations/"):
+        return path.endswith("/impacts")
+    return path.startswith(_API_PREFIXES)
 
 
 class WattgateApp:
@@ -48,7 +66,7 @@ class WattgateApp:
             scope["type"] == "http"
             and self.gateway is not None
             and scope["path"].startswith("/v1/")
-            and not scope["path"].startswith(_API_PREFIXES)
+            and not _is_api(scope["path"])
         ):
             await self.gateway(scope, receive, send)
             return
@@ -105,7 +123,9 @@ def _build_api(holder: WattgateApp) -> FastAPI:
     api.include_router(impacts.router)
     api.include_router(reports.router)
     api.include_router(budgets.router)
+    api.include_router(conversations.router)
     api.include_router(dashboard.router)
+    api.include_router(rightsizing.router)
 
     @api.exception_handler(ProxyError)
     async def _proxy_error(request: Request, exc: ProxyError) -> Response:

@@ -289,4 +289,5 @@ def main() -> None:
         sys.exit(130)
 
 
+import proxy.cli_rightsize  # noqa: E402,F401  (registers rightsize)
 from proxy import cli_reports  # noqa: E402,F401  (registers report, whatif, teams budget)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import orjson
 
-from proxy.cli import CONTEXT, _with_engine, cli, format_option, teams
+from proxy.cli import CONTEXT, _settings, _with_engine, cli, format_option, teams
 from proxy.render import render
 
 
@@ -52,7 +52,8 @@ def _filter(*, start: str | None, end: str | None, month: str | None, quarter: s
 @cli.command("report", context_settings=CONTEXT)
 @_period_options
 @click.option("--by", metavar="DIMS",
-              help="Group by any of team, model, provider, key, day, month (comma-separated).")
+              help="Group by any of team, model, provider, key, user, day, month "
+                   "(comma-separated; user: the end user, hashed unless stored plain).")
 @click.option("--esg", is_flag=True,
               help="ESG export (GHG Protocol Scope 3 Cat. 1, SCI); json or csv.")
 @click.option("--savings/--no-savings", default=True, show_default=True,
@@ -70,11 +71,13 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
     \b
     Examples:
       wattgate report --month 2026-10 --by team,model
+      wattgate report --month 2026-10 --team support --by user
       wattgate report --quarter 2026Q3 --team search --format csv
       wattgate report --year 2026 --esg --format json
     """
     from proxy.reports.esg import esg_csv, esg_export
     from proxy.reports.queries import COLUMNS, ReportError, parse_groupings, run_report
+    from proxy.reports.rightsizing import add_reduction_opportunities
     from proxy.reports.whatif import savings_section, top_savings
 
     f = _filter(start=start, end=end, month=month, quarter=quarter, year=year, team=team,
@@ -88,6 +91,7 @@ async def report(engine: Any, start: str | None, end: str | None, month: str | N
             raise click.BadParameter("the ESG export comes as --format json or --format csv",
                                      param_hint="--format")
         export = esg_export(await run_report(engine, f, ("team", "provider")))
+        await add_reduction_opportunities(export, engine, f, _settings(click.get_current_context()))
         click.echo(esg_csv(export) if fmt == "csv" else
                    orjson.dumps(export, option=orjson.OPT_INDENT_2).decode(), nl=fmt != "csv")
         return

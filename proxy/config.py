@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from estimators import EstimatorError, Overrides
+from estimators.equivalents import FACTOR_BY_NAME
+from proxy.annotation_languages import LANGUAGES
+from proxy.rightsizing.config import (
+    SECTIONS,
+    RightsizingConfigError,
+    RightsizingSettings,
+    parse_sections,
+)
 
 
 class ConfigError(Exception):
@@ -40,6 +49,7 @@ class Deployment:
     headers: tuple[tuple[str, str], ...] = ()  # extra headers sent upstream
     params: tuple[tuple[str, Any], ...] = ()  # extra litellm arguments (translated providers)
     id: str | None = None  # tells apart the deployments of one fallback chain
+    stream_usage: str = "auto"  # ask streams for usage: auto | inject | never (proxy.stream_usage)
 
     @property
     def label(self) -> str:
@@ -83,6 +93,7 @@ class Settings:
     upstream_connect_timeout_s: float = 10.0
     upstream_retries: int = 0
     upstream_backoff_s: float = 0.25
+    upstream_retry_after_max_s: float = 30.0
     key_cache_ttl_s: float = 5.0
     log_level: str = "info"
     max_connections: int = 1000
@@ -92,8 +103,16 @@ class Settings:
     metrics_token: str | None = None
     electricitymaps_token: str | None = None
     electricitymaps_base_url: str = "https://api.electricitymap.org"
+    otel_endpoint: str | None = None
+    end_user_ids: str = "hashed"  # hashed | plain | off (see END_USER_MODES)
+    end_user_secret: str | None = None
+    forward_headers: tuple[str, ...] = ()  # headers team keys may send, beyond the defaults
+    passthrough_paths: tuple[str, ...] = ()  # paths open to every team, beyond the defaults
     deployments: tuple[Deployment, ...] = ()
     seed_teams: tuple[str, ...] = ()
+    team_passthrough: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    display: DisplaySettings = field(default_factory=lambda: DisplaySettings())
+    rightsizing: RightsizingSettings = RightsizingSettings()  # YAML sections, see SECTIONS
 
     @property
     def open_mode(self) -> bool:
@@ -167,6 +186,21 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "upstream_backoff_s",
         "delay before the first retry, doubled for each further one",
     ),
+    "WATTGATE_UPSTREAM_RETRY_AFTER_MAX_S": (
+        "upstream_retry_after_max_s",
+        "longest Retry-After an upstream may ask for before a retry; a longer one ends the "
+        "retries on that deployment",
+    ),
+    "WATTGATE_FORWARD_HEADERS": (
+        "forward_headers",
+        "comma-separated header names (or prefixes ending in *) team keys may send upstream, "
+        "beyond the built-in allow-list",
+    ),
+    "WATTGATE_PASSTHROUGH_PATHS": (
+        "passthrough_paths",
+        "comma-separated `[METHOD ]/v1/path` globs every team key may reach, beyond the "
+        "built-in stateless endpoints",
+    ),
     "WATTGATE_KEY_CACHE_TTL_S": (
         "key_cache_ttl_s",
         "how soon a revoked key stops working, seconds",
@@ -193,9 +227,23 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "bearer token that may read /metrics and /readyz details (the master key may too)",
     ),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),
+    "WATTGATE_OTEL_ENDPOINT": (
+        "otel_endpoint",
+        "OTLP/HTTP collector (e.g. http://otel-collector:4318) that gets one span per call "
+        "(needs the otel extra)",
+    ),
     "WATTGATE_ELECTRICITYMAPS_BASE_URL": (
         "electricitymaps_base_url",
         "Electricity Maps API base URL",
+    ),
+    "WATTGATE_END_USER_IDS": (
+        "end_user_ids",
+        "how end-user ids (OpenAI `user`, Anthropic `metadata.user_id`) are stored: "
+        "hashed, plain or off",
+    ),
+    "WATTGATE_END_USER_SECRET": (
+        "end_user_secret",
+        "key of the end-user id hash (default: derived from the master key)",
     ),
 }
 
@@ -218,11 +266,18 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
     if path:
         values["config_path"] = path
         values.update(_load_yaml(Path(path), env))
+    if values.get("end_user_ids", "hashed") not in END_USER_MODES:
+        raise ConfigError(
+            "WATTGATE_END_USER_IDS (settings.end_user_ids): expected one of "
+            f"{', '.join(END_USER_MODES)}, got {values['end_user_ids']!r}"
+        )
     return Settings(**values)
 
 
 def _coerce(source: str, name: str, raw: Any) -> Any:
     kind = _FIELD_TYPES[name]
+    if kind == "tuple[str, ...]":
+        return _string_list(source, raw)
     try:
         if name == "upstream_retries":
             value: Any = int(raw)
@@ -246,6 +301,14 @@ def _coerce(source: str, name: str, raw: Any) -> Any:
     return raw
 
 
+def _string_list(source: str, raw: Any) -> tuple[str, ...]:
+    """A list of strings: a YAML list, or a comma-separated string (environment)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{source}: expected a list of strings, got {raw!r}")
+    return tuple(i.strip() for i in items if i.strip())
+
+
 def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text())
@@ -260,13 +323,15 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
         return {}
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {path}: expected a mapping at the top level")
-    known = {"settings", "models", "teams"}
+    known = {"settings", "models", "teams", "display", *SECTIONS}
     for key in doc:
         if key not in known:
             raise ConfigError(f"config: unknown key '{key}' (expected one of {sorted(known)})")
     values: dict[str, Any] = {}
     for key, raw in (doc.get("settings") or {}).items():
-        if key not in _FIELD_TYPES or key in {"deployments", "seed_teams"}:
+        if key not in _FIELD_TYPES or key in {
+            "deployments", "seed_teams", "team_passthrough", "display", "rightsizing"
+        }:
             raise ConfigError(f"config: unknown key 'settings.{key}'")
         values[key] = _coerce(f"settings.{key}", key, raw)
     models = doc.get("models") or []
@@ -275,11 +340,42 @@ def _load_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     grid_zone = values.get("grid_zone") or env.get("WATTGATE_GRID_ZONE") or None
     deployments = [_deployment(i, m, env, grid_zone) for i, m in enumerate(models)]
     values["deployments"] = _label_chains(deployments)
-    teams = doc.get("teams") or []
-    if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
-        raise ConfigError("config: 'teams' must be a list of team names")
-    values["seed_teams"] = tuple(teams)
+    values["seed_teams"], values["team_passthrough"] = _teams(doc.get("teams") or [])
+    if doc.get("display") is not None:
+        values["display"] = parse_display(doc["display"])
+    values["rightsizing"] = _rightsizing(doc, values["deployments"])
     return values
+
+
+def _rightsizing(doc: dict[str, Any], deployments: tuple[Deployment, ...]) -> RightsizingSettings:
+    """The `rightsizing`, `shadow` and `route` sections (proxy.rightsizing.config)."""
+    try:
+        return parse_sections(doc, {d.name for d in deployments})
+    except RightsizingConfigError as exc:
+        raise ConfigError(f"config: {exc}") from None
+
+
+def _teams(raw: Any) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """`teams:` entries: a name, or a mapping with `name` and the team's `passthrough_paths`."""
+    if not isinstance(raw, list):
+        raise ConfigError("config: 'teams' must be a list of team names or mappings")
+    names: list[str] = []
+    paths: dict[str, tuple[str, ...]] = {}
+    for i, entry in enumerate(raw):
+        if isinstance(entry, str):
+            names.append(entry)
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ConfigError(f"config: 'teams[{i}]' must be a team name or have a 'name'")
+        for key in entry:
+            if key not in {"name", "passthrough_paths"}:
+                raise ConfigError(f"config: unknown key 'teams[{i}].{key}'")
+        names.append(entry["name"])
+        if "passthrough_paths" in entry:
+            paths[entry["name"]] = _string_list(
+                f"teams[{i}].passthrough_paths", entry["passthrough_paths"]
+            )
+    return tuple(names), paths
 
 
 _DEPLOYMENT_KEYS = {
@@ -296,7 +392,9 @@ _DEPLOYMENT_KEYS = {
     "headers",
     "params",
     "id",
+    "stream_usage",
 }
+_STREAM_USAGE = ("auto", "inject", "never")
 
 
 def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | None) -> Deployment:
@@ -353,6 +451,11 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
     params = raw.get("params") or {}
     if not isinstance(params, dict):
         raise ConfigError(f"config: '{where}.params' must be a mapping")
+    stream_usage = raw.get("stream_usage", "auto")
+    if stream_usage not in _STREAM_USAGE:
+        raise ConfigError(
+            f"config: '{where}.stream_usage' must be one of {', '.join(_STREAM_USAGE)}"
+        )
     base_url = base_url.rstrip("/")
     if provider == "anthropic":
         base_url = anthropic_root(base_url)
@@ -369,6 +472,7 @@ def _deployment(index: int, raw: Any, env: Mapping[str, str], grid_zone: str | N
         headers=tuple((k, str(v)) for k, v in headers.items()),
         params=tuple(params.items()),
         id=_optional_name(where, raw.get("id")),
+        stream_usage=stream_usage,
     )
 
 
@@ -415,12 +519,145 @@ def _provider_from_url(url: str) -> str:
     return "openai"
 
 
+# --- How footprints are shown to people: the annotation line and everyday equivalents ---
+
+END_USER_MODES = ("hashed", "plain", "off")
+DEFAULT_TEMPLATE = "⚡ {energy} · {emissions} · {water} · ≈ {equivalent} · {conversation}"
+TEMPLATE_FIELDS = frozenset({"energy", "emissions", "water", "equivalent", "conversation"})
+UNIT_CHOICES: dict[str, tuple[str, ...]] = {
+    "energy": ("auto", "mWh", "Wh", "kWh"),
+    "emissions": ("auto", "mg", "g", "kg"),
+    "water": ("auto", "mL", "L"),
+    "distance": ("km", "mi"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayPolicy:
+    """How one caller's calls show their footprint (the `display` YAML section, after the
+    team's and the key's overrides)."""
+
+    annotate: bool = False  # append the annotation line to the assistant's text
+    equivalents: bool = False  # add `impacts.equivalents` to response bodies
+    language: str = "en"  # a key of proxy.annotation_languages.LANGUAGES
+    template: str = DEFAULT_TEMPLATE  # segments joined by " · "; see docs/chat-apps.md
+    equivalent: str = "led_bulb_minutes"  # what {equivalent} shows, or "none"
+    energy_unit: str = "auto"
+    emissions_unit: str = "auto"
+    water_unit: str = "auto"
+    distance_unit: str = "km"
+
+
+@dataclass(frozen=True, slots=True)
+class DisplaySettings:
+    """The gateway-wide policy, per-team policies and per-key overrides (by key id)."""
+
+    default: DisplayPolicy = DisplayPolicy()
+    teams: Mapping[str, DisplayPolicy] = field(default_factory=dict)
+    keys: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def policy(self, team: str, key_id: str | None) -> DisplayPolicy:
+        """The caller's policy: the key's overrides on top of its team's (or the default)."""
+        base = self.teams.get(team, self.default)
+        overrides = self.keys.get(key_id) if key_id is not None else None
+        return base if not overrides else replace(base, **overrides)
+
+
+def parse_display(raw: Any) -> DisplaySettings:
+    """The `display` YAML section:
+
+        display:
+          annotate: false          # gateway-wide defaults ...
+          language: en
+          teams: {support: {annotate: true, language: fr}}
+          keys: {key_0a1b2c3d4e5f: {annotate: true}}
+
+    Teams and keys take the same keys as the defaults and override only what they set.
+    Raises ConfigError naming the bad key.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError("config: 'display' must be a mapping")
+    own = {k: v for k, v in raw.items() if k not in ("teams", "keys")}
+    default = DisplayPolicy(**_display_overrides("display", own))
+    teams = {
+        name: replace(default, **_display_overrides(f"display.teams.{name}", body))
+        for name, body in _display_section(raw, "teams").items()
+    }
+    keys = {
+        key_id: _display_overrides(f"display.keys.{key_id}", body)
+        for key_id, body in _display_section(raw, "keys").items()
+    }
+    return DisplaySettings(default=default, teams=teams, keys=keys)
+
+
+def _display_section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    section = raw.get(name) or {}
+    if not isinstance(section, dict) or not all(isinstance(k, str) for k in section):
+        raise ConfigError(f"config: 'display.{name}' must map names to settings")
+    return section
+
+
+def _display_overrides(where: str, raw: Any) -> dict[str, Any]:
+    """Checked `DisplayPolicy` keyword arguments from one YAML mapping."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: '{where}' must be a mapping")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("annotate", "equivalents"):
+            if not isinstance(value, bool):
+                raise ConfigError(f"config: '{where}.{key}' must be true or false")
+            out[key] = value
+        elif key == "language":
+            out[key] = _one_of(f"{where}.language", value, tuple(LANGUAGES))
+        elif key == "equivalent":
+            out[key] = _one_of(f"{where}.equivalent", value, (*FACTOR_BY_NAME, "none"))
+        elif key == "template":
+            out[key] = _template(f"{where}.template", value)
+        elif key == "units":
+            if not isinstance(value, dict):
+                raise ConfigError(f"config: '{where}.units' must be a mapping")
+            for kind, unit in value.items():
+                if kind not in UNIT_CHOICES:
+                    raise ConfigError(f"config: unknown key '{where}.units.{kind}'")
+                choice = _one_of(f"{where}.units.{kind}", unit, UNIT_CHOICES[kind])
+                out[f"{kind}_unit"] = choice
+        else:
+            raise ConfigError(f"config: unknown key '{where}.{key}'")
+    return out
+
+
+def _one_of(where: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"config: '{where}' must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _template(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"config: '{where}' must be a non-empty string")
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ConfigError(f"config: '{where}': {exc}") from None
+    unknown = sorted(names - TEMPLATE_FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"config: '{where}' uses unknown field {{{unknown[0]}}} "
+            f"(known: {', '.join(sorted(TEMPLATE_FIELDS))})"
+        )
+    return value
+
+
 __all__ = [
+    "END_USER_MODES",
     "SETTINGS",
     "TRANSLATED_PROVIDERS",
     "ConfigError",
     "Deployment",
+    "DisplayPolicy",
+    "DisplaySettings",
     "Settings",
     "anthropic_root",
     "load_settings",
+    "parse_display",
 ]

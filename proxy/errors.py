@@ -3,6 +3,7 @@
     ProxyError (status, type, code)
      ├── BadRequest            400  invalid_request_error   malformed JSON, wrong shape
      ├── PayloadTooLarge       413  invalid_request_error
+     ├── UnsupportedMediaType  415  invalid_request_error   unknown Content-Encoding
      ├── AuthenticationFailed  401  authentication_error    missing, unknown or revoked key
      ├── PermissionDenied      403  permission_error        admin-only routes
      ├── NotFoundError         404  not_found_error
@@ -44,6 +45,12 @@ class PayloadTooLarge(ProxyError):
     status = 413
     type = "invalid_request_error"
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(ProxyError):
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_content_encoding"
 
 
 class AuthenticationFailed(ProxyError):

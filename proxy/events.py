@@ -55,6 +55,16 @@ class UsageEvent:
     quality: str | None = None
     error_type: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Who and which conversation (proxy.conversations): the conversation id the call
+    # belongs to, the upstream's id of its answer (chatcmpl-..., resp_..., msg_...) so a
+    # later `previous_response_id` finds the conversation, and the end user as stored
+    # (hashed by default).
+    conversation_id: str | None = None
+    response_id: str | None = None
+    end_user: str | None = None
+    task: str | None = None  # task shape (proxy.tasks.TASKS), never the text
+    task_confidence: float | None = None  # 0..1
+    task_signals: str | None = None  # comma-joined signal codes, e.g. "rf:enum,out:tiny"
 
     def to_row(self) -> dict[str, Any]:
         """Column values for `usage_events` (warnings joined, everything else as is)."""

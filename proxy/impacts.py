@@ -43,12 +43,11 @@ def impacts_json(imp: Impacts, usage_source: str) -> bytes:
 
 
 def splice_field(body: bytes, name: bytes, value: bytes) -> bytes | None:
-    """`body` (a JSON object) with `"name": value` appended, or None if it is not an object."""
-    end = len(body)
-    while end and body[end - 1] in b" \t\r\n":
-        end -= 1
-    if end < 2 or body[end - 1] != ord("}"):
+    """`body` (a JSON object) with `"name": value` after its last member, or None if it is
+    not an object. Every other byte, whitespace included, stays where it was."""
+    close = len(body.rstrip())
+    if close < 2 or body[close - 1] != ord("}"):
         return None
-    head = body[: end - 1].rstrip()
-    sep = b"" if head.endswith(b"{") else b","
-    return b'%s%s"%s":%s}' % (head, sep, name, value)
+    last = len(body[: close - 1].rstrip())  # just after the last member (or the `{`)
+    sep = b"" if body[last - 1] == ord("{") else b","
+    return b'%s%s"%s":%s%s' % (body[:last], sep, name, value, body[last:])

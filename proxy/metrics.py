@@ -60,8 +60,16 @@ class Metrics:
         base = ("team", "model", "provider")
         self.requests = Counter(
             "wattgate_requests",
-            "Requests answered, by outcome.",
+            "Client requests answered, by the status the client got (after retries and "
+            "fallbacks).",
             (*base, "endpoint", "status"),
+            registry=r,
+        )
+        self.attempts = Counter(
+            "wattgate_upstream_attempts",
+            "Upstream tries of metered calls, by deployment and outcome (a request with "
+            "retries or fallbacks makes several).",
+            ("deployment", "provider", "status"),
             registry=r,
         )
         self.energy = Counter(
@@ -110,21 +118,23 @@ class Metrics:
         self.team_label = _BoundedLabel()
         self.model_label = _BoundedLabel()
         self._children: dict[tuple[str, ...], tuple] = {}
+        self._request_children: dict[tuple[str, ...], tuple] = {}
 
     def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read at scrape time (queue sizes and the like)."""
         Gauge(name, doc, registry=self.registry).set_function(read)
 
-    def observe(self, event: UsageEvent, *, duration_s: float, overhead_s: float) -> None:
+    def observe_try(self, event: UsageEvent) -> None:
+        """One upstream try: its outcome per deployment, and the energy and tokens it used."""
         team = self.team_label(event.team)
         model = self.model_label(event.model_id or event.requested_model)
         provider = event.provider or "none"
-        key = (team, model, provider, event.endpoint, str(event.status_code))
+        key = (team, model, provider, event.deployment or "default", str(event.status_code))
         children = self._children.get(key)
         if children is None:
             base = (team, model, provider)
             children = self._children[key] = (
-                self.requests.labels(*key),
+                self.attempts.labels(key[3], provider, key[4]),
                 self.energy.labels(*base),
                 self.emissions.labels(*base),
                 self.water.labels(*base),
@@ -132,24 +142,9 @@ class Metrics:
                 self.tokens.labels(*base, "cached_input"),
                 self.tokens.labels(*base, "output"),
                 self.tokens.labels(*base, "reasoning"),
-                self.duration.labels(event.endpoint),
-                self.overhead.labels(event.endpoint),
-                self.ttft.labels(event.endpoint),
             )
-        (
-            requests,
-            energy,
-            emissions,
-            water,
-            t_in,
-            t_cached,
-            t_out,
-            t_reason,
-            duration,
-            overhead,
-            ttft,
-        ) = children
-        requests.inc()
+        attempts, energy, emissions, water, t_in, t_cached, t_out, t_reason = children
+        attempts.inc()
         if event.energy_wh:
             energy.inc(event.energy_wh * 3600.0)
             emissions.inc(event.emissions_gco2e)
@@ -162,12 +157,38 @@ class Metrics:
             t_out.inc(event.output_tokens)
         if event.reasoning_tokens:
             t_reason.inc(event.reasoning_tokens)
-        duration.observe(duration_s)
-        overhead.observe(overhead_s)
-        if event.ttft_s is not None:
-            ttft.observe(event.ttft_s)
         if event.usage_source == "estimated":
             self.estimated_usage.labels(event.endpoint).inc()
+
+    def observe_request(
+        self,
+        *,
+        team: str | None,
+        model: str | None,
+        provider: str | None,
+        endpoint: str,
+        status: int,
+        duration_s: float,
+        overhead_s: float,
+        ttft_s: float | None = None,
+    ) -> None:
+        """One client request, counted once with the status the client got."""
+        key = (self.team_label(team), self.model_label(model), provider or "none", endpoint,
+               str(status))
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(*key),
+                self.duration.labels(endpoint),
+                self.overhead.labels(endpoint),
+                self.ttft.labels(endpoint),
+            )
+        requests, duration, overhead, ttft = children
+        requests.inc()
+        duration.observe(duration_s)
+        overhead.observe(overhead_s)
+        if ttft_s is not None:
+            ttft.observe(ttft_s)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

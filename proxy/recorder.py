@@ -1,66 +1,36 @@
 """After the upstream answered: estimate, count, store.
 
-`Recorder.measure` turns a finished call's usage into impacts and a `UsageEvent`
-(microseconds, no I/O); `Recorder.record` hands the event to the metrics and to the
-batch writer, which stores it off the request path.
+`Recorder.measure` turns a finished try's usage into impacts and a `UsageEvent`
+(microseconds, no I/O); `Recorder.record` hands each try's event to the metrics and to
+the batch writer, which stores it off the request path; `Recorder.finish` counts the
+client's request once, with the status the client got.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from estimators import Impacts, estimate, resolve_model
-from proxy.auth import Caller
-from proxy.config import Deployment
 from proxy.events import UsageEvent
 from proxy.metrics import Metrics
 from proxy.store.writer import UsageWriter
-from proxy.tokens import count_request_input, count_texts
+from proxy.tasks import label_event
+from proxy.tokens import count_texts
 from proxy.usage import TokenUsage
 
-_KINDS = {
-    "chat.completions": "chat",
-    "completions": "completion",
-    "embeddings": "embedding",
-    "responses": "responses",
-    "messages": "messages",
-}
-METERED_ENDPOINTS = frozenset(_KINDS)
+if TYPE_CHECKING:
+    from proxy.call import Call
+    from proxy.telemetry import CallTracer
 
 
-# Request ids: a random per-process prefix plus a counter. Unique across processes and
-# restarts without a system call per request (ids are lookup handles, not secrets: a
-# team only ever sees its own calls).
-_ID_PREFIX = "req_" + os.urandom(8).hex()
-_ID_COUNTER = itertools.count()
-
-
-def new_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
-
-
-@dataclass(slots=True)
-class Call:
-    """What the gateway knows about one call while it is in flight."""
-
-    request_id: str
-    received_at: datetime
-    t0: float  # perf_counter() at arrival
-    caller: Caller
-    endpoint: str
-    deployment: Deployment
-    requested_model: str | None = None
-    stream: bool = False
-    request_json: dict[str, Any] | None = None
-    attempt: int = 0
-    upstream_wait_s: float = 0.0  # time spent waiting on the upstream, for overhead
-    extra: dict[str, Any] = field(default_factory=dict)
+def local_usage(call: Call, output_texts: Iterable[str]) -> TokenUsage:
+    """Token counts made here, for when the upstream reported none."""
+    return TokenUsage(
+        input_tokens=call.protocol.input_tokens(call.request or {}),
+        output_tokens=count_texts(output_texts),
+    )
 
 
 class RecentEvents:
@@ -81,22 +51,21 @@ class RecentEvents:
 
 class Recorder:
     def __init__(
-        self, *, metrics: Metrics, writer: UsageWriter, grid: Any = None, budgets: Any = None
+        self,
+        *,
+        metrics: Metrics,
+        writer: UsageWriter,
+        grid: Any = None,
+        budgets: Any = None,
+        tracer: CallTracer | None = None,
     ) -> None:
         self.metrics = metrics
+        self.tracer = tracer
         self.writer = writer
         self.budgets = budgets  # proxy.budgets.BudgetGuard or None
+        self.conversations: Any = None  # proxy.conversation_totals.ConversationTotals
         self.recent = RecentEvents()
         self._grid = grid  # LiveGridIntensity or None
-
-    @staticmethod
-    def local_usage(call: Call, output_texts: Iterable[str]) -> TokenUsage:
-        """Token counts made here, for when the upstream reported none."""
-        request = call.request_json or {}
-        return TokenUsage(
-            input_tokens=count_request_input(call.endpoint, request),
-            output_tokens=count_texts(output_texts),
-        )
 
     def measure(
         self,
@@ -110,14 +79,16 @@ class Recorder:
         ttft_s: float | None = None,
         error_type: str | None = None,
     ) -> tuple[UsageEvent, Impacts | None]:
+        """The usage row of the current try, and its impacts when it has usage to meter."""
         dep = call.deployment
+        kind = call.protocol.kind
         event = UsageEvent(
             event_id=f"{call.request_id}.{call.attempt}",
             request_id=call.request_id,
             created_at=call.received_at,
             team=call.caller.team,
             key_id=call.caller.key_id,
-            endpoint=call.endpoint,
+            endpoint=call.protocol.endpoint,
             status_code=status,
             requested_model=call.requested_model,
             served_model=served_model,
@@ -125,12 +96,12 @@ class Recorder:
             deployment=None if dep.name == "*" else dep.label,
             attempt=call.attempt,
             stream=call.stream,
-            metered=call.endpoint in METERED_ENDPOINTS,
+            metered=kind is not None,
             ttft_s=ttft_s,
             error_type=error_type,
         )
-        if usage is None or not event.metered:
-            if event.metered and call.requested_model:  # keep metric labels consistent
+        if usage is None or kind is None:
+            if kind is not None and call.requested_model:  # keep metric labels consistent
                 event.model_id = resolve_model(call.requested_model, dep.provider)
             return event, None
         model = served_model or call.requested_model or "unknown"
@@ -143,23 +114,46 @@ class Recorder:
             reasoning_tokens=usage.reasoning_tokens,
             latency_s=latency_s,
             ttft_s=ttft_s,
-            kind=_KINDS[call.endpoint],
+            kind=kind,
             provider=dep.provider,
             overrides=dep.overrides,
             grid_intensity=self._grid.get(zone) if self._grid is not None and zone else None,
         )
         _fill(event, imp, usage, usage_source)
+        # Right-sizing: the call's task shape, from its request and token counts (no text
+        # is kept). Routing computes the request-time part earlier and may pass it here.
+        label_event(event, call.request)
         return event, imp
 
-    def record(self, event: UsageEvent, *, duration_s: float, overhead_s: float) -> None:
+    def record(self, event: UsageEvent, *, duration_s: float) -> None:
+        """Store one try's row and count what it used."""
         event.latency_s = duration_s
-        self.metrics.observe(event, duration_s=duration_s, overhead_s=overhead_s)
+        self.metrics.observe_try(event)
         self.writer.submit(event)
         self.recent.put(event)
+        if self.conversations is not None:
+            self.conversations.add(event)
         if self.budgets is not None and event.energy_wh and self.budgets.has_budget(event.team):
             self.budgets.add(
                 event.team, event.emissions_gco2e, event.energy_wh, event_id=event.event_id
             )
+
+    def finish(
+        self, event: UsageEvent, *, status: int, duration_s: float, overhead_s: float
+    ) -> None:
+        """Count the client's request once, with the status it got (after every try)."""
+        self.metrics.observe_request(
+            team=event.team,
+            model=event.model_id or event.requested_model,
+            provider=event.provider,
+            endpoint=event.endpoint,
+            status=status,
+            duration_s=duration_s,
+            overhead_s=overhead_s,
+            ttft_s=event.ttft_s,
+        )
+        if self.tracer is not None:
+            self.tracer.record(event, duration_s=duration_s)
 
 
 def _fill(event: UsageEvent, imp: Impacts, usage: TokenUsage, usage_source: str) -> None:

@@ -6,7 +6,7 @@ does not list go to a default upstream: the Anthropic one for `claude-*` and
 
 Anthropic's own endpoint (`/v1/messages`) goes to a listed model's Anthropic deployments
 (relayed as they are) and OpenAI-compatible ones (translated by the gateway, see
-`proxy.anthropic_translate`), in the chain's order; deployments reached only through
+`proxy.adapters.messages_chat`), in the chain's order; deployments reached only through
 litellm (Gemini, Bedrock...) are left out. Names not listed go to the default Anthropic
 upstream.
 """

@@ -6,12 +6,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.auth import KeyCache
-from proxy.config import Settings
+from proxy.config import ConfigError, Settings
+from proxy.conversation_totals import ConversationTotals
+from proxy.end_users import EndUserIds
 from proxy.metrics import Metrics
 from proxy.recorder import Recorder
 from proxy.routing import Router
@@ -21,6 +23,9 @@ from proxy.store.errors import AlreadyExists
 from proxy.store.migrate import upgrade
 from proxy.store.writer import UsageWriter
 from proxy.upstream import UpstreamClient
+
+if TYPE_CHECKING:
+    from proxy.telemetry import CallTracer
 
 log = logging.getLogger("wattgate")
 
@@ -35,6 +40,8 @@ class Runtime:
     metrics: Metrics
     writer: UsageWriter
     recorder: Recorder
+    conversations: ConversationTotals  # running totals per conversation
+    end_users: EndUserIds  # how end-user ids are stored
     grid: Any = None  # proxy.grid_live.LiveGridIntensity when configured
     rollups: Any = None  # proxy.reports.rollups.RollupTask
     budgets: Any = None  # proxy.budgets.BudgetGuard
@@ -78,10 +85,16 @@ class Runtime:
         from proxy.budgets import BudgetGuard
         from proxy.reports.rollups import RollupTask
 
+        tracer = _tracer(settings)
         rollups = RollupTask(engine)
         await rollups.start()
         budgets = BudgetGuard(engine, writer=writer, metrics=metrics)
         await budgets.start()
+        conversations = ConversationTotals(engine)
+        recorder = Recorder(
+            metrics=metrics, writer=writer, grid=grid, budgets=budgets, tracer=tracer
+        )
+        recorder.conversations = conversations
         return cls(
             settings=settings,
             engine=engine,
@@ -90,10 +103,12 @@ class Runtime:
             router=Router(settings),
             metrics=metrics,
             writer=writer,
-            recorder=Recorder(metrics=metrics, writer=writer, grid=grid, budgets=budgets),
+            recorder=recorder,
             grid=grid,
             rollups=rollups,
             budgets=budgets,
+            conversations=conversations,
+            end_users=EndUserIds.from_settings(settings),
         )
 
     async def close(self) -> None:
@@ -107,6 +122,8 @@ class Runtime:
             await self.grid.close()
         await self.writer.close()
         await self.engine.dispose()
+        if self.recorder.tracer is not None:
+            await asyncio.to_thread(self.recorder.tracer.close)
 
 
 async def _live_grid(settings: Settings) -> Any:
@@ -126,3 +143,18 @@ async def _live_grid(settings: Settings) -> Any:
     )
     await grid.start()
     return grid
+
+
+def _tracer(settings: Settings) -> CallTracer | None:
+    """The OTLP span exporter, when `WATTGATE_OTEL_ENDPOINT` is set."""
+    if not settings.otel_endpoint:
+        return None
+    try:
+        from proxy.telemetry import CallTracer
+
+        return CallTracer.otlp(settings.otel_endpoint)
+    except ImportError:
+        raise ConfigError(
+            "WATTGATE_OTEL_ENDPOINT is set but OpenTelemetry is not installed: "
+            "pip install 'wattgate[otel]'"
+        ) from None

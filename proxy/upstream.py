@@ -28,7 +28,9 @@ class UpstreamClient:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
         self._session = aiohttp.ClientSession(
             connector=connector,
-            skip_auto_headers=("User-Agent",),
+            # Send only the headers the gateway decided on: no default Accept,
+            # Accept-Encoding, Content-Type or User-Agent the client did not send.
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
@@ -63,7 +65,10 @@ class UpstreamClient:
         headers: Iterable[tuple[str, str]],
         body: bytes | None,
         read_timeout_s: float | None = None,
+        decompress: bool = True,
     ) -> aiohttp.ClientResponse:
+        """Send one request; `decompress=False` leaves the answer's content-encoding alone
+        (pass-through bodies are relayed as they came)."""
         assert self._session is not None, "UpstreamClient.start() was not awaited"
         try:
             return await self._session.request(
@@ -73,6 +78,7 @@ class UpstreamClient:
                 data=body,
                 timeout=self._timeout(read_timeout_s),
                 allow_redirects=False,
+                auto_decompress=decompress,
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"Upstream {url.host} did not answer in time.") from None

@@ -35,10 +35,10 @@ def _diff(conn: Connection) -> list[object]:
 def test_upgrade_from_empty(db_url: str) -> None:
     assert current(db_url) is None
     upgrade(db_url)
-    assert current(db_url) == head() == "0002"
+    assert current(db_url) == head() == "0004_rightsizing"
     tables = asyncio.run(_inspect(db_url, lambda c: set(inspect(c).get_table_names())))
     assert {"teams", "api_keys", "usage_events", "usage_daily", "team_budgets",
-            "alembic_version"} <= tables
+            "shadow_verdicts", "alembic_version"} <= tables
 
 
 def test_metadata_matches_head(db_url: str) -> None:

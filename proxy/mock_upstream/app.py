@@ -12,6 +12,9 @@ from typing import Any
 
 import orjson
 
+from proxy.encoding import decode_body
+from proxy.errors import ProxyError
+
 from . import anthropic_wire, openai_wire
 from .options import Behaviour, MockOptions
 from .responses_wire import responses
@@ -58,6 +61,13 @@ class MockUpstream:
         body = await _read_body(receive)
         self._last = (method, path, scope["headers"], body)
         error = anthropic_wire.error if path == "/v1/messages" else openai_wire.error
+        coding = dict(scope["headers"]).get(b"content-encoding")
+        if coding:  # like upstreams that accept compressed request bodies
+            try:
+                body = decode_body(body, coding, 1 << 26)
+            except ProxyError as exc:
+                await _send_json(send, exc.status, error(exc.status, exc.message))
+                return
         try:
             beh = self._defaults.with_headers(scope["headers"])
         except ValueError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 from .content import input_tokens, words
 from .options import Behaviour
 from .sse import DONE, Reply, data_event, new_id
+from .structured import Structured, structured_reply
 
 DEFAULT_MODEL = "mock-gpt"
 
@@ -57,9 +58,12 @@ def _stream(
 
 
 def chat_completions(body: dict[str, Any], beh: Behaviour) -> Reply:
+    """A chat completion; JSON-schema formats and forced tools get structured answers."""
     n = int(body.get("n") or 1)
-    out = words(beh.output_tokens)
-    usage = _usage(beh, input_tokens(beh, body.get("messages")), len(out) * n)
+    reply = structured_reply(body)
+    out = (reply.text,) if reply is not None else words(beh.output_tokens)
+    visible = reply.tokens if reply is not None else len(out)
+    usage = _usage(beh, input_tokens(beh, body.get("messages")), visible * n)
     head = {
         "id": new_id("chatcmpl-"),
         "object": "chat.completion",
@@ -68,14 +72,20 @@ def chat_completions(body: dict[str, Any], beh: Behaviour) -> Reply:
         "service_tier": "default",
         "system_fingerprint": "fp_mock",
     }
+    tool = reply if reply is not None and reply.tool is not None else None
     if body.get("stream"):
         head["object"] = "chat.completion.chunk"
-        return _stream(head, _chat_deltas(n, out), usage if _wants_usage(body, beh) else None)
+        deltas = _tool_deltas(n, tool) if tool is not None else _chat_deltas(n, out)
+        return _stream(head, deltas, usage if _wants_usage(body, beh) else None)
     message: dict[str, Any] = {
         "role": "assistant", "content": "".join(out), "refusal": None, "annotations": []
     }
+    if tool is not None:
+        message["content"] = None
+        message["tool_calls"] = [_tool_call(tool)]
+    finish = "tool_calls" if tool is not None else "stop"
     head["choices"] = [
-        {"index": i, "message": message, "logprobs": None, "finish_reason": "stop"}
+        {"index": i, "message": message, "logprobs": None, "finish_reason": finish}
         for i in range(n)
     ]
     if beh.usage:
@@ -93,6 +103,20 @@ def _chat_deltas(n: int, out: tuple[str, ...]) -> Iterator[list[dict[str, Any]]]
             yield [{"index": i, "delta": delta, "logprobs": None, "finish_reason": None}]
     for i in range(n):
         yield [{"index": i, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
+
+
+def _tool_call(reply: Structured) -> dict[str, Any]:
+    return {"id": new_id("call_"), "type": "function",
+            "function": {"name": reply.tool, "arguments": reply.text}}
+
+
+def _tool_deltas(n: int, reply: Structured) -> Iterator[list[dict[str, Any]]]:
+    call = _tool_call(reply)
+    for i in range(n):
+        delta = {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **call}]}
+        yield [{"index": i, "delta": delta, "logprobs": None, "finish_reason": None}]
+    for i in range(n):
+        yield [{"index": i, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}]
 
 
 def completions(body: dict[str, Any], beh: Behaviour) -> Reply:

@@ -14,11 +14,16 @@ from .content import input_tokens, words
 from .openai_wire import DEFAULT_MODEL
 from .options import Behaviour
 from .sse import Reply, new_id, typed_event
+from .structured import structured_reply
 
 
 def responses(body: dict[str, Any], beh: Behaviour) -> Reply:
-    out = words(beh.output_tokens)
+    """A Response; a JSON-schema `text.format` gets a structured answer, a forced function
+    tool a `function_call` item (not streamed)."""
+    reply = structured_reply(body)
+    out = (reply.text,) if reply is not None else words(beh.output_tokens)
     text = "".join(out)
+    visible = reply.tokens if reply is not None else len(out)
     prompt = input_tokens(beh, body.get("input"), body.get("instructions"))
     usage = {
         "input_tokens": prompt,
@@ -26,13 +31,16 @@ def responses(body: dict[str, Any], beh: Behaviour) -> Reply:
             "cached_tokens": beh.cached_tokens,
             "cache_write_tokens": beh.cache_write_tokens,
         },
-        "output_tokens": len(out) + beh.reasoning_tokens,
+        "output_tokens": visible + beh.reasoning_tokens,
         "output_tokens_details": {"reasoning_tokens": beh.reasoning_tokens},
-        "total_tokens": prompt + len(out) + beh.reasoning_tokens,
+        "total_tokens": prompt + visible + beh.reasoning_tokens,
     }
     part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
     item = {"id": new_id("msg_"), "type": "message", "status": "completed",
             "content": [part], "role": "assistant"}
+    if reply is not None and reply.tool is not None and not body.get("stream"):
+        item = {"id": new_id("fc_"), "type": "function_call", "status": "completed",
+                "call_id": new_id("call_"), "name": reply.tool, "arguments": text}
     response = _response(body, usage if beh.usage else None, [item])
     if body.get("stream"):
         return _events(response, item, out)

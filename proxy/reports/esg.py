@@ -153,9 +153,24 @@ def esg_csv(export: dict[str, Any]) -> str:
         for k in ("requests", "energy_kwh", "location_tco2e", "market_tco2e"):
             w.writerow([f"team:{t['team']}", k, _fmt(t[k]), units.get(k.split("_")[-1], ""),
                         "", ""])
+    w.writerows(_reduction_rows(export.get("reduction_opportunities")))
     w.writerow(["statement", "boundary", export["boundary"], "", "", ""])
     w.writerow(["statement", "uncertainty", export["uncertainty"], "", "", ""])
     return out.getvalue()
+
+
+def _reduction_rows(section: dict[str, Any] | None) -> list[list[str]]:
+    """The right-sizing section (proxy.reports.rightsizing.esg_section) as CSV rows."""
+    if not section:
+        return []
+    rows = [["reduction_opportunity", f"{r['team']}/{r['model']}/{r['task']}",
+             _fmt(r["avoidable_tco2e"]), "tCO2e", r["summary"] or "", ""]
+            for r in section["rows"]]
+    shadow = section["shadow_evaluation"]
+    rows += [["shadow_evaluation", k, _fmt(shadow[k]), unit, "", ""]
+             for k, unit in (("calls", ""), ("energy_kwh", "kWh"), ("location_tco2e", "tCO2e"))]
+    rows.append(["statement", "reduction_opportunities", section["statement"], "", "", ""])
+    return rows
 
 
 def _fmt(value: Any) -> str:

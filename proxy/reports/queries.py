@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
+from estimators.equivalents import equivalents
 from proxy.reports.periods import Period
 from proxy.reports.rollups import read_state
 from proxy.reports.sql import (
@@ -32,7 +33,9 @@ from proxy.reports.sql import (
     events,
 )
 
-GROUPINGS: tuple[str, ...] = ("team", "model", "provider", "key", "day", "month")
+GROUPINGS: tuple[str, ...] = ("team", "model", "provider", "key", "user", "day", "month")
+# Groupings the daily rollups do not keep: reports using them read raw events only.
+EVENTS_ONLY: frozenset[str] = frozenset({"user"})
 
 # Every report row has these columns after its grouping columns (CSV header order).
 COLUMNS: tuple[str, ...] = (
@@ -96,7 +99,15 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"object": "report", "period": self.period.to_dict(), "by": list(self.by),
-                "columns": [*self.by, *COLUMNS], "rows": self.rows, "total": self.total}
+                "columns": [*self.by, *COLUMNS], "rows": self.rows, "total": self.total,
+                "equivalents": total_equivalents(self.total)}
+
+
+def total_equivalents(total: dict[str, Any]) -> dict[str, Any]:
+    """Everyday equivalents (`estimators.equivalents`) of a report row's central values."""
+    return equivalents(energy_wh=total["energy_kwh"] * 1000.0,
+                       emissions_gco2e=total["emissions_location_gco2e"],
+                       water_ml=total["water_l"] * 1000.0)
 
 
 def _model_values(models: Sequence[str]) -> list[str]:
@@ -137,6 +148,8 @@ def _dims(by: Sequence[str], *, source: str, dialect: str, extra: Sequence[str])
             col = table.c.provider
         elif name == "key":
             col = table.c.key_id
+        elif name == "user":  # the stored end user (hashed unless configured plain)
+            col = events.c.end_user
         elif name == "day":
             col = event_day_text(dialect) if source == "events" else daily_day_text(dialect)
         elif name == "month":
@@ -191,7 +204,7 @@ async def aggregate(engine: AsyncEngine, f: ReportFilter, by: Sequence[str],
         hi = min(end.date(), state.rolled_through) if state.rolled_through else lo
         branches: list[Select[Any]] = []
         c = events.c.created_at
-        if lo < hi:
+        if lo < hi and not EVENTS_ONLY.intersection(by):
             branches.append(_daily_branch(f, by, extra, dialect, lo, hi))
             if start < _start(lo):
                 branches.append(_events_branch(f, by, extra, dialect, c >= start, c < _start(lo)))

@@ -1,5 +1,5 @@
 """`/dashboard`: a static page (plain JS and SVG, no external assets) that logs in with a
-key and reads the report API in the browser."""
+key (none in open mode) and reads the report API in the browser."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from proxy.errors import NotFoundError
+from proxy.routes.deps import RuntimeDep
 from proxy.routes.params import Text
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
@@ -35,6 +36,12 @@ async def dashboard() -> Response:
 @router.get("/dashboard/")
 async def dashboard_slash() -> Response:
     return RedirectResponse("/dashboard")
+
+
+@router.get("/dashboard/session")
+async def session(rt: RuntimeDep) -> dict[str, bool]:
+    """What the page needs before asking for a key: in open mode there are no keys."""
+    return {"open_mode": rt.settings.open_mode}
 
 
 @router.get("/dashboard/{name}")

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from proxy.conversations import MAX_CHARS
 from proxy.store.keys import KEY_NAME_MAX_LENGTH, TEAM_NAME_PATTERN
 from proxy.store.tables import ApiKeyRow
 from proxy.store.text import PLAIN_TEXT_PATTERN
@@ -31,6 +32,10 @@ KeyName = Annotated[
 # A call's request id (`x-request-id`).
 RequestId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=PLAIN_TEXT_PATTERN)
+]
+# A conversation id as calls carry it (`x-wattgate-conversation`, the Responses API).
+ConversationId = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_CHARS, pattern=PLAIN_TEXT_PATTERN)
 ]
 # Filters and options: comma-separated names, periods, formats.
 Text = Annotated[str, StringConstraints(max_length=1000, pattern=PLAIN_TEXT_PATTERN)]

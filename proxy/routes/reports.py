@@ -22,6 +22,7 @@ from proxy.reports.queries import (
     run_report,
     split_list,
 )
+from proxy.reports.rightsizing import add_reduction_opportunities
 from proxy.reports.whatif import COLUMNS as WHATIF_COLUMNS
 from proxy.reports.whatif import parse_overrides, savings_section, top_savings, whatif
 from proxy.routes.api_docs import errors, json_or_text
@@ -122,6 +123,7 @@ async def get_report(
                 code="invalid_format",
             )
         export = esg_export(await run_report(rt.engine, f, ("team", "provider")))
+        await add_reduction_opportunities(export, rt.engine, f, rt.settings)
         if fmt == "csv":
             return Response(esg_csv(export), media_type=_MEDIA["csv"])
         return _json(export)

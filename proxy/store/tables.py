@@ -95,6 +95,8 @@ class UsageEventRow(Base):
         Index("ix_usage_events_team_created_at", "team", "created_at"),
         Index("ix_usage_events_created_at", "created_at"),
         Index("ix_usage_events_request_id", "request_id"),
+        Index("ix_usage_events_team_conversation_id", "team", "conversation_id"),
+        Index("ix_usage_events_response_id", "response_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
@@ -138,6 +140,12 @@ class UsageEventRow(Base):
     quality: Mapped[str | None] = mapped_column(String)
     error_type: Mapped[str | None] = mapped_column(String)
     warnings: Mapped[str | None] = mapped_column(String)  # comma-joined, see UsageEvent.to_row
+    conversation_id: Mapped[str | None] = mapped_column(String)
+    response_id: Mapped[str | None] = mapped_column(String)
+    end_user: Mapped[str | None] = mapped_column(String)
+    task: Mapped[str | None] = mapped_column(String(16))
+    task_confidence: Mapped[float | None]
+    task_signals: Mapped[str | None] = mapped_column(String)
 
 
 class UsageDailyRow(Base):
@@ -202,3 +210,43 @@ class TeamBudgetRow(Base):
     soft_wh: Mapped[float | None]
     hard_wh: Mapped[float | None]
     updated_at: Mapped[datetime]
+
+
+class ShadowVerdictRow(Base):
+    """One shadow evaluation: a sampled call's request sent again to a candidate deployment,
+    after the client had its answer, and whether the two answers agree.
+
+    Only the verdict and the candidate's own tokens and impacts are kept, never text.
+    `request_id` links to the original call's `usage_events` rows. The candidate's energy
+    is metered here and nowhere else: it is not part of any team's usage totals.
+    """
+
+    __tablename__ = "shadow_verdicts"
+    __table_args__ = (Index("ix_shadow_verdicts_team_created_at", "team", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime]
+    request_id: Mapped[str] = mapped_column(String)
+    team: Mapped[str] = mapped_column(String)
+    task: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(String)  # what answered the client
+    candidate: Mapped[str] = mapped_column(String)  # deployment label
+    candidate_model: Mapped[str | None] = mapped_column(String)  # catalog id it was estimated as
+    comparison: Mapped[str] = mapped_column(String(16))  # label | fields | exact
+    verdict: Mapped[str] = mapped_column(String(16))  # agree | disagree | error
+    status_code: Mapped[int | None]
+    input_tokens: Mapped[int]
+    cached_input_tokens: Mapped[int]
+    output_tokens: Mapped[int]
+    reasoning_tokens: Mapped[int]
+    usage_source: Mapped[str] = mapped_column(String)
+    latency_s: Mapped[float]
+    energy_wh: Mapped[float]
+    energy_wh_min: Mapped[float]
+    energy_wh_max: Mapped[float]
+    emissions_gco2e: Mapped[float]
+    emissions_gco2e_min: Mapped[float]
+    emissions_gco2e_max: Mapped[float]
+    water_ml: Mapped[float]
+    grid_zone: Mapped[str | None] = mapped_column(String)
+    method: Mapped[str | None] = mapped_column(String)

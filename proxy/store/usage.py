@@ -44,8 +44,10 @@ async def insert_events(
 
 
 def _params(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One row's insert parameters; text from the call (a model name, ...) made storable."""
-    params = {name: row[name] for name in EVENT_COLUMNS}
+    """One row's insert parameters; text from the call (a model name, ...) made storable.
+
+    Rows spooled by an older version lack the newer (nullable) columns: stored as NULL."""
+    params = {name: row.get(name) for name in EVENT_COLUMNS}
     for name in _TEXT_COLUMNS:
         params[name] = storable(params[name])
     return params

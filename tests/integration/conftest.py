@@ -40,6 +40,8 @@ def make_gateway(mock_upstream: str, sqlite_url: str, tmp_path: Path) -> Iterato
             "WATTGATE_UPSTREAM_API_KEY": "sk-upstream-secret",
             "WATTGATE_SPOOL_PATH": str(tmp_path / "spool.jsonl"),
             "WATTGATE_KEY_CACHE_TTL_S": "0.5",
+            # the mock upstream's behaviour switches, sent by tests with team keys
+            "WATTGATE_FORWARD_HEADERS": "x-mock-*",
         }
         if master_key:
             base["WATTGATE_MASTER_KEY"] = master_key

@@ -158,8 +158,11 @@ def test_open_mode_forwards_the_callers_key(make_gateway: GatewayFactory,
         model="claude-3-5-haiku-latest", max_tokens=8,
         messages=[{"role": "user", "content": "hi"}])
     assert "impacts" in message.model_extra
-    seen = last_upstream_request(mock_upstream)
-    assert seen["headers"]["x-api-key"] == "sk-ant-callers-own"
+    seen = last_upstream_request(mock_upstream)["headers"]
+    # the caller's own credential goes up as its SDK sent it (Bearer, or x-api-key)
+    assert (seen.get("authorization") == "Bearer sk-ant-callers-own"
+            or seen.get("x-api-key") == "sk-ant-callers-own")
+    assert seen["anthropic-version"]
 
 
 def test_other_messages_paths_pass_through(anthropic_gateway: Gateway, mock_upstream: str) -> None:

@@ -133,13 +133,40 @@ def test_unknown_model_is_estimated_with_a_flagged_fallback(gateway: Gateway) ->
     assert completion.impacts["warnings"]
 
 
-def test_other_v1_paths_pass_through_unmetered(gateway: Gateway) -> None:
-    key = gateway.create_team_key("search")
-    response = httpx.get(gateway.base_url + "/files", headers={"Authorization": f"Bearer {key}"})
+def test_other_v1_paths_pass_through_unmetered_where_allowed(make_gateway) -> None:
+    gateway = make_gateway(config="""
+teams:
+  - name: batch
+    passthrough_paths: ["GET /v1/files*"]
+  - search
+""")
+    allowed = gateway.create_team_key("batch")
+    auth = {"Authorization": f"Bearer {allowed}"}
+    response = httpx.get(gateway.base_url + "/files", headers=auth)
     assert response.status_code == 404  # the mock has no /files; the upstream's answer is relayed
     assert response.json()["error"]
     assert "x-energy-wh" not in response.headers
     assert response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/files"), ("POST", "/batches"), ("GET", "/fine_tuning/jobs"),
+     ("GET", "/vector_stores"), ("GET", "/responses/resp_123"), ("DELETE", "/models/ft:x"),
+     ("GET", "/chat/completions"), ("GET", "/messages/batches")],
+)
+def test_account_scoped_paths_are_closed_to_team_keys(
+    gateway: Gateway, method: str, path: str
+) -> None:
+    key = gateway.create_team_key("search")
+    response = httpx.request(
+        method, gateway.base_url + path, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 403, response.text
+    assert response.headers["x-request-id"]
+    # the operator still reaches them with the master key
+    admin = gateway.admin(method, "/v1" + path)
+    assert admin.status_code != 403
 
 
 def test_models_list_includes_configured_deployments(make_gateway, mock_upstream: str) -> None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.integration.conftest import MASTER_KEY, GatewayFactory
@@ -63,6 +64,7 @@ def test_no_server_errors_and_no_schema_violations(
     assert call.status_code == 200
     schema = tmp_path / "openapi.json"
     schema.write_bytes(gateway.admin("GET", "/openapi.json").content)  # the master key's
+    operations = sum(len(ops) for ops in orjson.loads(schema.read_bytes())["paths"].values())
     done = run_schemathesis(schema, gateway.url, MASTER_KEY if caller == "master key" else key)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "Tested: 14" in done.stdout, done.stdout[-3000:]
+    assert f"Tested: {operations}" in done.stdout, done.stdout[-3000:]

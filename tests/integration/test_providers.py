@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import openai
 import pytest
 
 from tests.integration.conftest import GatewayFactory
+from tests.integration.test_usage_records import metric_samples
 from tests.rows import fetch_rows
 from tests.servers import free_port
 
@@ -236,3 +238,42 @@ def test_translated_deployment_falls_back_to_openai_compatible(
     rows = fetch_rows(sqlite_url, 2)
     assert [(r["provider"], r["status_code"]) for r in rows] == [("anthropic", 502),
                                                                  ("openai", 200)]
+
+
+def test_retry_after_is_honoured_up_to_the_cap(
+    make_gateway: GatewayFactory, mock_upstream: str, sqlite_url: str
+) -> None:
+    # the mock's 429s say `Retry-After: 1`
+    gateway = make_gateway(config=chain_config(
+        mock_upstream, mock_upstream,
+        first_extra='retries: 1\n    backoff_s: 0.01\n    headers: {x-mock-status: "429"}'))
+    started = time.monotonic()
+    client(gateway).chat.completions.create(model="team-model", messages=HI)
+    assert time.monotonic() - started >= 0.95  # waited as asked, not the 10 ms backoff
+    capped = make_gateway(
+        config=chain_config(
+            mock_upstream, mock_upstream,
+            first_extra='retries: 3\n    backoff_s: 0.01\n    headers: {x-mock-status: "429"}'),
+        WATTGATE_UPSTREAM_RETRY_AFTER_MAX_S="0.5",
+    )
+    raw = client(capped).chat.completions.with_raw_response.create(model="team-model",
+                                                                    messages=HI)
+    # a wait beyond the cap ends the tries on that deployment: straight to the backup
+    assert raw.headers["x-wattgate-attempts"] == "2"
+    assert raw.headers["x-wattgate-deployment"] == "backup"
+
+
+def test_metrics_count_a_request_once_and_each_try_apart(
+    make_gateway: GatewayFactory, mock_upstream: str
+) -> None:
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    gateway = make_gateway(config=chain_config(down, mock_upstream))
+    client(gateway).chat.completions.create(model="team-model", messages=HI)
+    samples = metric_samples(gateway.url, gateway.master_key)
+    requests = {dict(labels)["status"]: v for (name, labels), v in samples.items()
+                if name == "wattgate_requests_total"}
+    assert requests == {"200": 1.0}  # the failed first try is not a failed request
+    tries = {(dict(labels)["deployment"], dict(labels)["status"]): v
+             for (name, labels), v in samples.items()
+             if name == "wattgate_upstream_attempts_total"}
+    assert tries == {("primary", "502"): 1.0, ("backup", "200"): 1.0}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from proxy.streaming import AnthropicStreamRelay, event_data
+from proxy.protocols.anthropic_messages import MessagesStreamRelay as AnthropicStreamRelay
+from proxy.sse import data_of as event_data
 from proxy.usage import TokenUsage
 
 

@@ -8,18 +8,18 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.anthropic_translate import (
+from proxy.adapters.messages_chat import (
     MessageStream,
     chat_request,
-    error_body,
     message_response,
     stop_reason,
     upstream_error_body,
 )
+from proxy.adapters.messages_chat_exchange import ChatToMessagesRelay
 from proxy.config import load_settings
 from proxy.errors import BadRequest
+from proxy.protocols.anthropic_messages import error_body
 from proxy.routing import Router
-from proxy.streaming import ChatToMessagesRelay
 from proxy.usage import TokenUsage
 
 # --- request -----------------------------------------------------------------------------
@@ -299,6 +299,70 @@ def test_tool_call_stream() -> None:
     assert partial == '{"city":1}'
     assert got[-2][1]["delta"]["stop_reason"] == "tool_use"
     assert got[-2][1]["usage"] == {"output_tokens": 0}  # no usage upstream, no count given
+
+
+def tool_blocks(got: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str, Any]]:
+    """(id, name, parsed input) of every tool_use block, from the events."""
+    blocks: dict[int, dict[str, Any]] = {}
+    for kind, event in got:
+        if kind == "content_block_start" and event["content_block"]["type"] == "tool_use":
+            blocks[event["index"]] = {**event["content_block"], "json": ""}
+        elif kind == "content_block_delta" and event["index"] in blocks:
+            blocks[event["index"]]["json"] += event["delta"]["partial_json"]
+    return [(b["id"], b["name"], orjson.loads(b["json"] or "{}")) for b in blocks.values()]
+
+
+def test_calls_sharing_an_index_are_separate_blocks() -> None:
+    stream = MessageStream(model="m")
+    raw: list[bytes] = []
+    for call_id, city in (("call_1", "Paris"), ("call_2", "Oslo")):  # Ollama: index 0 each time
+        raw += stream.feed(chunk({"tool_calls": [{
+            "index": 0, "id": call_id, "type": "function",
+            "function": {"name": "weather", "arguments": orjson.dumps({"city": city}).decode()},
+        }]}))
+    raw += stream.feed(chunk({}, "stop"))  # Ollama ends tool calls with "stop"
+    raw += stream.finish()
+    got = events(raw)
+    assert tool_blocks(got) == [("call_1", "weather", {"city": "Paris"}),
+                                ("call_2", "weather", {"city": "Oslo"})]
+    assert got[-2][1]["delta"]["stop_reason"] == "tool_use"
+    starts = [e["index"] for k, e in got if k == "content_block_start"]
+    stops = [e["index"] for k, e in got if k == "content_block_stop"]
+    assert starts == stops == [0, 1]  # blocks never interleave
+
+
+def test_interleaved_deltas_keep_each_call_whole() -> None:
+    stream = MessageStream(model="m")
+    raw = stream.feed(chunk({"content": "Let me check."}))
+    for index, call_id, name, args in (
+        (0, "a", "weather", '{"city":'), (1, "b", "time", '{"tz":'), (0, None, None, '"Rome"}'),
+        (1, None, None, '"CET"}'),
+    ):
+        delta: dict[str, Any] = {"index": index, "function": {"arguments": args}}
+        if call_id:
+            delta.update(id=call_id, type="function")
+            delta["function"]["name"] = name
+        raw += stream.feed(chunk({"tool_calls": [delta]}))
+    raw += stream.feed(chunk({"content": "\n"}))  # text after the calls (some models do)
+    raw += stream.feed(chunk({}, "tool_calls"))
+    got = events(raw + stream.finish())
+    assert tool_blocks(got) == [("a", "weather", {"city": "Rome"}), ("b", "time", {"tz": "CET"})]
+    texts = [e["delta"]["text"] for k, e in got if k == "content_block_delta"
+             and e["delta"]["type"] == "text_delta"]
+    assert texts == ["Let me check.", "\n"]
+
+
+def test_a_reply_with_tool_calls_that_says_stop_is_tool_use() -> None:
+    chat = {"id": "x", "model": "m", "choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+            {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}}]}
+    message = message_response(chat, model="m")
+    assert message["stop_reason"] == "tool_use"
+    assert [b["id"] for b in message["content"]] == ["c1", "c2"]
+    plain = {**chat, "choices": [{"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": "hi"}}]}
+    assert message_response(plain, model="m")["stop_reason"] == "end_turn"
 
 
 def test_stream_stop_sequence_and_missing_usage() -> None:

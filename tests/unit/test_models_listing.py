@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from proxy.gateway import with_configured_models
+from proxy.protocols.passthrough import with_configured_models
 
 
 def test_adds_missing_names_once() -> None:

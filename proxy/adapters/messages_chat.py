@@ -9,7 +9,12 @@ deployment (OpenAI, vLLM, Ollama, llama.cpp...):
 - `MessageStream`: `chat.completion.chunk`s in -> Anthropic SSE events out
   (`message_start`, `content_block_start`, `ping`, `content_block_delta`,
   `content_block_stop`, `message_delta`, `message_stop`);
-- `error_body` / `upstream_error_body`: Anthropic's `{"type": "error", "error": {...}}`.
+- `upstream_error_body`: an OpenAI-format error answer in Anthropic's envelope.
+
+Tool calls: every tool call `id` is its own `tool_use` block, even when an upstream gives
+several calls the same `index` (Ollama numbers every call 0); a reply that carries tool
+calls stops with `tool_use` whatever its `finish_reason` says (Ollama, and OpenAI when
+`tool_choice` names a function, say `stop`), so an Anthropic client runs the tools.
 
 Token accounting: OpenAI's `prompt_tokens` includes cached tokens, Anthropic's
 `input_tokens` does not, so `input_tokens = prompt_tokens - cached_tokens` and
@@ -22,11 +27,14 @@ and client tools. Server tools and documents are refused with a 400; `thinking`,
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from proxy.errors import BadRequest
+from proxy.protocols.anthropic_messages import error_body
+from proxy.usage import count
 
 # OpenAI finish_reason -> Anthropic stop_reason
 STOP_REASONS = {
@@ -37,26 +45,18 @@ STOP_REASONS = {
     "content_filter": "refusal",
 }
 
-# Anthropic's error `type` for an HTTP status.
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
 _DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
 # --- request -----------------------------------------------------------------------------
 
 
-def chat_request(request: dict[str, Any], *, model: str) -> dict[str, Any]:
-    """The Chat Completions body for a Messages request; raises `BadRequest` on what cannot map."""
+def chat_request(request: dict[str, Any], *, model: str, ask_usage: bool = True) -> dict[str, Any]:
+    """The Chat Completions body for a Messages request; raises `BadRequest` on what cannot map.
+
+    `ask_usage`: a stream asks for its usage (`stream_options`), as Anthropic streams
+    always report it.
+    """
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty list.", param="messages")
@@ -93,7 +93,8 @@ def chat_request(request: dict[str, Any], *, model: str) -> dict[str, Any]:
         _tool_choice(choice, body)
     if request.get("stream") is True:
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
+        if ask_usage:
+            body["stream_options"] = {"include_usage": True}
     return body
 
 
@@ -251,24 +252,27 @@ def anthropic_usage(usage: Any) -> dict[str, int] | None:
     """An OpenAI `usage` object in Anthropic's terms (cache reads apart from `input_tokens`)."""
     if not isinstance(usage, dict):
         return None
-    prompt = _int(usage.get("prompt_tokens"))
+    prompt = count(usage.get("prompt_tokens"))
     details = usage.get("prompt_tokens_details")
-    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    cached = count(details.get("cached_tokens")) if isinstance(details, dict) else 0
     return {
         "input_tokens": max(prompt - cached, 0),
-        "output_tokens": _int(usage.get("completion_tokens")),
+        "output_tokens": count(usage.get("completion_tokens")),
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
     }
 
 
 def stop_reason(
-    finish_reason: Any, matched: Any = None, stop_sequences: Any = None
+    finish_reason: Any, matched: Any = None, stop_sequences: Any = None, *, tool_calls: bool = False
 ) -> tuple[str | None, str | None]:
     """(stop_reason, stop_sequence). A `stop` that matched one of the request's stop sequences
-    (vLLM reports it as the choice's `stop_reason`) is `stop_sequence`."""
+    (vLLM reports it as the choice's `stop_reason`) is `stop_sequence`; a `stop` after tool
+    calls is `tool_use`."""
     if finish_reason is None:
         return None, None
+    if finish_reason == "stop" and tool_calls:
+        return "tool_use", None
     if (finish_reason == "stop" and isinstance(matched, str) and isinstance(stop_sequences, list)
             and matched in stop_sequences):
         return "stop_sequence", matched
@@ -292,8 +296,10 @@ def message_response(
     for call in message.get("tool_calls") or ():
         if isinstance(call, dict):
             content.append(_tool_use(call))
-    reason, sequence = stop_reason(choice.get("finish_reason"), choice.get("stop_reason"),
-                                   stop_sequences)
+    reason, sequence = stop_reason(
+        choice.get("finish_reason"), choice.get("stop_reason"), stop_sequences,
+        tool_calls=any(block["type"] == "tool_use" for block in content),
+    )
     served = chat.get("model")
     return {
         "id": message_id(chat.get("id")),
@@ -337,15 +343,22 @@ def _arguments(raw: Any) -> Any:
     return {}
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
-
-
 # --- stream ------------------------------------------------------------------------------
 
 
 def sse_event(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+@dataclass(slots=True)
+class _ToolCall:
+    """One tool call of a streamed reply, as its deltas arrive."""
+
+    id: str
+    name: str
+    arguments: list[str] = field(default_factory=list)
+    started: bool = False  # its content block has been opened
+    sent: int = 0  # how many argument pieces went out
 
 
 class MessageStream:
@@ -356,6 +369,10 @@ class MessageStream:
     (with the impacts, when given) and `message_stop`. Usage is known only at the end,
     so `message_start` announces zero tokens and the final `message_delta` carries the
     cumulative `input_tokens`, `output_tokens` and `cache_read_input_tokens`.
+
+    Content blocks cannot interleave, so the first tool call streams live and the calls
+    after it are held until the reply ends, then sent whole: each call `id` is its own
+    `tool_use` block even when calls share an `index` or their deltas interleave.
     """
 
     def __init__(self, *, model: str, stop_sequences: Any = None) -> None:
@@ -367,7 +384,10 @@ class MessageStream:
         self._started = False
         self._pinged = False
         self._index = -1  # Anthropic index of the open block
-        self._open: tuple[str, int] | None = None  # ("text", 0) or ("tool", openai index)
+        self._open: _ToolCall | str | None = None  # "text", a tool call, or nothing
+        self._calls: list[_ToolCall] = []  # in order of arrival
+        self._by_index: dict[int, _ToolCall] = {}  # the latest call seen at each OpenAI index
+        self._late_text: list[str] = []  # text that arrived while a tool call streamed
         self.texts: list[str] = []  # generated text and tool arguments, for local counting
 
     @property
@@ -390,9 +410,7 @@ class MessageStream:
         if isinstance(delta, dict):
             text = delta.get("content")
             if isinstance(text, str) and text:
-                self._open_block(("text", 0), {"type": "text", "text": ""}, out)
-                self.texts.append(text)
-                out.append(self._delta({"type": "text_delta", "text": text}))
+                self._text(text, out)
             for call in delta.get("tool_calls") or ():
                 if isinstance(call, dict):
                     self._tool_delta(call, out)
@@ -409,11 +427,21 @@ class MessageStream:
         if not self._started:
             self._start({}, out)
         self._close_block(out)
+        for call in self._calls:  # calls held back while another one streamed
+            if not call.started:
+                self._open_tool(call, out)
+                self._send_arguments(call, out)
+                self._close_block(out)
+        if self._late_text:
+            self._open_block({"type": "text", "text": ""}, out)
+            self._open = "text"
+            out.append(self._delta({"type": "text_delta", "text": "".join(self._late_text)}))
+            self._close_block(out)
         usage = anthropic_usage(self.usage)
         if usage is None:
             usage = {"output_tokens": output_tokens or 0}
         reason, sequence = stop_reason(self.finish_reason or "stop", self._matched,
-                                       self._stop_sequences)
+                                       self._stop_sequences, tool_calls=bool(self._calls))
         delta: dict[str, Any] = {
             "type": "message_delta",
             "delta": {"stop_reason": reason, "stop_sequence": sequence},
@@ -437,24 +465,51 @@ class MessageStream:
         }
         out.append(sse_event("message_start", {"type": "message_start", "message": message}))
 
-    def _tool_delta(self, call: dict[str, Any], out: list[bytes]) -> None:
-        key = ("tool", call.get("index", 0) if isinstance(call.get("index"), int) else 0)
-        function = call.get("function") or {}
-        if self._open != key:
-            block = {"type": "tool_use", "id": str(call.get("id") or ""),
-                     "name": str(function.get("name") or ""), "input": {}}
-            self._open_block(key, block, out)
+    def _text(self, text: str, out: list[bytes]) -> None:
+        self.texts.append(text)
+        if isinstance(self._open, _ToolCall):
+            self._late_text.append(text)  # sent after the tool calls, in a block of its own
+            return
+        if self._open is None:
+            self._open_block({"type": "text", "text": ""}, out)
+            self._open = "text"
+        out.append(self._delta({"type": "text_delta", "text": text}))
+
+    def _tool_delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        index = delta.get("index") if isinstance(delta.get("index"), int) else 0
+        function = delta.get("function") if isinstance(delta.get("function"), dict) else {}
+        call_id = delta.get("id")
+        call = self._by_index.get(index)
+        if call is None or (isinstance(call_id, str) and call_id and call_id != call.id):
+            call = _ToolCall(id=str(call_id or ""), name=str(function.get("name") or ""))
+            self._calls.append(call)
+            self._by_index[index] = call
+        elif not call.name and function.get("name"):
+            call.name = str(function["name"])
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
+            call.arguments.append(arguments)
             self.texts.append(arguments)
-            out.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
+        if self._open is call:
+            self._send_arguments(call, out)
+        elif not isinstance(self._open, _ToolCall) and not call.started:
+            self._close_block(out)
+            self._open_tool(call, out)
+            self._send_arguments(call, out)
 
-    def _open_block(self, key: tuple[str, int], block: dict[str, Any], out: list[bytes]) -> None:
-        if self._open == key:
-            return
-        self._close_block(out)
+    def _open_tool(self, call: _ToolCall, out: list[bytes]) -> None:
+        call.started = True
+        self._open_block({"type": "tool_use", "id": call.id, "name": call.name, "input": {}}, out)
+        self._open = call
+
+    def _send_arguments(self, call: _ToolCall, out: list[bytes]) -> None:
+        pending = "".join(call.arguments[call.sent :])
+        call.sent = len(call.arguments)
+        if pending:
+            out.append(self._delta({"type": "input_json_delta", "partial_json": pending}))
+
+    def _open_block(self, block: dict[str, Any], out: list[bytes]) -> None:
         self._index += 1
-        self._open = key
         out.append(sse_event("content_block_start", {
             "type": "content_block_start", "index": self._index, "content_block": block}))
         if not self._pinged:
@@ -473,12 +528,6 @@ class MessageStream:
 
 
 # --- errors ------------------------------------------------------------------------------
-
-
-def error_body(status: int, message: str) -> bytes:
-    """Anthropic's error envelope, with the `type` Anthropic uses for that status."""
-    kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
 
 
 def upstream_error_body(status: int, data: bytes) -> bytes:

@@ -17,13 +17,20 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from time import perf_counter
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
+from proxy.call import Call
 from proxy.config import TRANSLATED_PROVIDERS, Deployment
 from proxy.errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout
+from proxy.exchange import Answer, BodyAnswer, StreamAnswer, fill_usage
+from proxy.forward import JSON_CONTENT, SSE_CONTENT, HeaderAllowList, caller_key, gateway_headers
+from proxy.protocols import CHAT_COMPLETIONS
+from proxy.protocols.chat_completions import ChatStreamRelay, client_wants_usage
+from proxy.retries import Tries
 
 # Request fields the gateway sets itself; everything else goes to litellm as is.
 _OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
@@ -130,16 +137,19 @@ def litellm_model(dep: Deployment, requested: str) -> str:
     return name if name.startswith(prefix + "/") else f"{prefix}/{name}"
 
 
-def forwarded_headers(headers: dict[bytes, bytes], dep: Deployment) -> dict[str, str]:
-    """Client headers worth passing on (`x-*`, `anthropic-*`) plus the deployment's own."""
+def forwarded_headers(call: Call, allowed: HeaderAllowList) -> dict[str, str]:
+    """Client headers worth passing on (`x-*`, `anthropic-*`; a team key's only when
+    allowed, see `proxy.forward`) plus the deployment's own."""
+    restricted = call.caller.key_id is not None
     out = {}
-    for name, value in headers.items():
+    for name, value in call.headers.lines:
         key = name.decode("latin-1")
-        if (key.startswith("x-") and not key.startswith(_NO_FORWARD_PREFIXES)) or key.startswith(
-            "anthropic-"
-        ):
-            out[key] = value.decode("latin-1")
-    out.update(dep.headers)
+        if not (key.startswith("x-") or key.startswith("anthropic-")):
+            continue
+        if key.startswith(_NO_FORWARD_PREFIXES) or (restricted and name not in allowed):
+            continue
+        out[key] = value.decode("latin-1")
+    out.update(call.deployment.headers)
     return out
 
 
@@ -228,3 +238,47 @@ def _connection_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "Cannot connect to host" in str(exc)
+
+
+class LitellmExchange:
+    """One try of a Chat Completions call on a deployment reached through litellm."""
+
+    def __init__(self, translator: Translator, *, allowed_headers: HeaderAllowList) -> None:
+        self._translator = translator
+        self._allowed = allowed_headers
+
+    async def __call__(self, call: Call, tries: Tries) -> Answer:
+        dep = call.deployment
+        request = call.request
+        if call.protocol is not CHAT_COMPLETIONS or request is None:
+            raise BadRequest(
+                f"{dep.provider} deployments serve /v1/chat/completions only "
+                f"(and /v1/messages for Anthropic)."
+            )
+        kwargs: dict[str, Any] = {
+            "model": litellm_model(dep, call.requested_model or ""),
+            "api_key": caller_key(call.caller) or dep.api_key,
+            "headers": forwarded_headers(call, self._allowed),
+        }
+        t_send = perf_counter()
+        if not call.stream:
+            doc = await self._translator.complete(dep, request, **kwargs)
+            call.upstream_wait_s += perf_counter() - t_send
+            answer = BodyAnswer(
+                status=200, headers=[JSON_CONTENT, *gateway_headers(call)], data=orjson.dumps(doc)
+            )
+            fill_usage(call, answer, doc)
+            return answer
+        chunks = await self._translator.stream(dep, request, **kwargs)
+        call.upstream_wait_s += perf_counter() - t_send
+        wants = client_wants_usage(request)
+        return StreamAnswer(
+            status=200,
+            headers=[SSE_CONTENT, (b"cache-control", b"no-cache"), *gateway_headers(call)],
+            chunks=chunks,
+            t_sent=t_send,
+            relay=lambda meter: ChatStreamRelay(
+                meter, client_wants_usage=wants, usage_asked=not wants
+            ),
+            release=lambda: None,
+        )
