@@ -236,6 +236,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
     """
     from proxy.logs import setup_logging
     from proxy.preflight import PreflightError, bind, check_database, check_extras
+    from proxy.server import raise_open_file_limit, uvicorn_config
     from proxy.store.db import display_url
 
     settings = _settings(ctx)
@@ -267,17 +268,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
         __version__, host, port, settings.upstream_base_url,
         display_url(settings.database_url), "open" if settings.open_mode else "team-key",
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        loop="uvloop",
-        http="httptools",
-        access_log=False,  # the access line comes from Wattgate itself (proxy.logs)
-        log_config=None,  # keep the handlers set up above
-        log_level=None,
-        lifespan="on",
-        server_header=False,
+    raise_open_file_limit()
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, host=host, port=port)).run(
+        sockets=[sock]
     )
-    uvicorn.Server(config).run(sockets=[sock])
 
 
 @cli.command("mock-upstream", context_settings=CONTEXT)
@@ -370,6 +364,8 @@ async def keys_create(engine: Any, team: str, name: str | None, fmt: str) -> Non
 
     try:
         key, record = await create_key(engine, team=team, name=name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     except NotFound:
         raise click.ClickException(
             f"team '{team}' does not exist (create it: wattgate teams create {team})"
@@ -395,7 +391,7 @@ async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
     from proxy.store.keys import list_keys
 
     try:
-        keys = await list_keys(engine, team=team)
+        found = await list_keys(engine, team=team)
     except NotFound:
         raise click.ClickException(f"team '{team}' does not exist") from None
     rows = [
@@ -407,7 +403,7 @@ async def keys_list(engine: Any, team: str | None, fmt: str) -> None:
             "created_at": k.created_at,
             "revoked_at": k.revoked_at,
         }
-        for k in keys
+        for k in found
     ]
     say_if_empty(rows, "keys")
     click.echo(

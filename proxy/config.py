@@ -102,6 +102,11 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     library_log_level: str = "warning"
+    max_connections: int = 1000
+    keep_alive_timeout_s: float = 5.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    metrics_token: str | None = None
     electricitymaps_token: str | None = None
     electricitymaps_base_url: str = "https://api.electricitymap.org"
     otel_endpoint: str | None = None
@@ -223,6 +228,26 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "library_log_level",
         "log level of the libraries Wattgate uses (uvicorn, aiohttp, SQLAlchemy, httpx); "
         "litellm never logs below warning, as its debug output holds prompt text",
+    ),
+    "WATTGATE_MAX_CONNECTIONS": (
+        "max_connections",
+        "open client connections kept at most (idle ones are closed first to make room)",
+    ),
+    "WATTGATE_KEEP_ALIVE_TIMEOUT_S": (
+        "keep_alive_timeout_s",
+        "a connection with no request in progress is closed after this long, seconds",
+    ),
+    "WATTGATE_HEADER_TIMEOUT_S": (
+        "header_timeout_s",
+        "time allowed to send a request's headers, seconds (408 after)",
+    ),
+    "WATTGATE_BODY_TIMEOUT_S": (
+        "body_timeout_s",
+        "time allowed to send a request's body once its headers are in, seconds (408 after)",
+    ),
+    "WATTGATE_METRICS_TOKEN": (
+        "metrics_token",
+        "bearer token that may read /metrics and /readyz details (the master key may too)",
     ),
     "WATTGATE_ELECTRICITYMAPS_TOKEN": ("electricitymaps_token", "enables live grid intensity"),
     "WATTGATE_OTEL_ENDPOINT": (

@@ -7,6 +7,7 @@
      ├── AuthenticationFailed  401  authentication_error    missing, unknown or revoked key
      ├── PermissionDenied      403  permission_error        admin-only routes
      ├── NotFoundError         404  not_found_error
+     ├── Conflict              409  invalid_request_error   already exists
      ├── BudgetExceeded        429  budget_exceeded
      ├── ProvidersExtraMissing 501  server_error            litellm not installed
      └── UpstreamError         502  upstream_error          unreachable upstream
@@ -69,6 +70,12 @@ class NotFoundError(ProxyError):
     status = 404
     type = "not_found_error"
     code = "not_found"
+
+
+class Conflict(ProxyError):
+    status = 409
+    type = "invalid_request_error"
+    code = "already_exists"
 
 
 class BudgetExceeded(ProxyError):

@@ -13,7 +13,8 @@ import httpx
 import uvicorn
 
 from proxy.app import WattgateApp, create_app
-from proxy.config import load_settings
+from proxy.config import Settings, load_settings
+from proxy.server import uvicorn_config
 
 
 def free_port() -> int:
@@ -25,19 +26,25 @@ def free_port() -> int:
 class ServerThread:
     """Runs an ASGI app under uvicorn (httptools, lifespan on) until `stop()`."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, settings: Settings | None = None) -> None:
+        """With `settings`, the server is the one `wattgate serve` builds (bounds, timeouts)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            loop="asyncio",
-            http="httptools",
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-        )
+        if settings is not None:
+            config = uvicorn_config(
+                app, settings, host="127.0.0.1", port=self.port, loop="asyncio", log_level="warning"
+            )
+        else:
+            config = uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                loop="asyncio",
+                http="httptools",
+                lifespan="on",
+                log_level="warning",
+                access_log=False,
+            )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -80,7 +87,7 @@ class Gateway:
 
     def create_team_key(self, team: str) -> str:
         response = self.admin("POST", "/admin/teams", json={"name": team})
-        assert response.status_code in (201, 400), response.text
+        assert response.status_code in (201, 409), response.text
         response = self.admin("POST", "/admin/keys", json={"team": team})
         assert response.status_code == 201, response.text
         return str(response.json()["key"])
@@ -103,5 +110,6 @@ class Gateway:
 def start_gateway(env: Mapping[str, str], config_path: str | None = None) -> Gateway:
     settings = load_settings(env=dict(env), config_path=config_path)
     app = create_app(settings)
-    server = ServerThread(app, port=settings.port if "WATTGATE_PORT" in env else None).start()
+    port = settings.port if "WATTGATE_PORT" in env else None
+    server = ServerThread(app, port=port, settings=settings).start()
     return Gateway(server=server, app=app, master_key=settings.master_key, env=dict(env))

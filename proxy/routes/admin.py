@@ -7,16 +7,18 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from proxy.errors import BadRequest, NotFoundError
+from proxy.errors import BadRequest, Conflict, NotFoundError
+from proxy.routes.api_docs import errors
 from proxy.routes.deps import AdminDep, RuntimeDep
+from proxy.routes.params import KeyId, KeyName, RequestBody, TeamName
 from proxy.store import keys as store
 from proxy.store.errors import AlreadyExists, NotFound
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(400, 401, 403, 404, 409, 413))
 
 
-class TeamRequest(BaseModel):
-    name: str = Field(description="1-64 letters, digits, '.', '_' or '-'")
+class TeamRequest(RequestBody):
+    name: TeamName = Field(description="1-64 letters, digits, '.', '_' or '-'")
 
 
 class TeamResponse(BaseModel):
@@ -24,9 +26,9 @@ class TeamResponse(BaseModel):
     created_at: datetime
 
 
-class KeyRequest(BaseModel):
-    team: str
-    name: str | None = Field(default=None, max_length=200)
+class KeyRequest(RequestBody):
+    team: TeamName
+    name: KeyName | None = None
 
 
 class NewKeyResponse(BaseModel):
@@ -51,9 +53,7 @@ async def create_team(body: TeamRequest, rt: RuntimeDep, _: AdminDep) -> TeamRes
     except ValueError as exc:
         raise BadRequest(str(exc), param="name") from None
     except AlreadyExists:
-        raise BadRequest(
-            f"Team '{body.name}' already exists.", param="name", code="already_exists"
-        ) from None
+        raise Conflict(f"Team '{body.name}' already exists.", param="name") from None
     return TeamResponse(name=team.name, created_at=team.created_at)
 
 
@@ -70,12 +70,16 @@ async def create_key(body: KeyRequest, rt: RuntimeDep, _: AdminDep) -> NewKeyRes
     try:
         key, record = await store.create_key(rt.engine, team=body.team, name=body.name)
     except NotFound:
-        raise BadRequest(f"Team '{body.team}' does not exist.", param="team") from None
+        raise NotFoundError(f"Team '{body.team}' does not exist.", param="team") from None
     return NewKeyResponse(key=key, key_id=record.key_id, team=record.team)
 
 
 @router.get("/keys")
-async def list_keys(rt: RuntimeDep, _: AdminDep, team: str | None = None) -> list[KeyResponse]:
+async def list_keys(rt: RuntimeDep, _: AdminDep, team: TeamName | None = None) -> list[KeyResponse]:
+    try:
+        found = await store.list_keys(rt.engine, team=team)
+    except NotFound:
+        raise NotFoundError(f"Team '{team}' does not exist.") from None
     return [
         KeyResponse(
             key_id=k.key_id,
@@ -85,12 +89,12 @@ async def list_keys(rt: RuntimeDep, _: AdminDep, team: str | None = None) -> lis
             created_at=k.created_at,
             revoked_at=k.revoked_at,
         )
-        for k in await store.list_keys(rt.engine, team=team)
+        for k in found
     ]
 
 
 @router.delete("/keys/{key_id}")
-async def revoke_key(key_id: str, rt: RuntimeDep, _: AdminDep) -> dict[str, object]:
+async def revoke_key(key_id: KeyId, rt: RuntimeDep, _: AdminDep) -> dict[str, object]:
     if not await store.revoke_key(rt.engine, key_id=key_id):
         raise NotFoundError(f"No active key '{key_id}'.")
     rt.keys.forget(key_id)

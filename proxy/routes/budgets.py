@@ -6,18 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from proxy.errors import BadRequest, NotFoundError
+from proxy.routes.api_docs import errors
 from proxy.routes.deps import AdminDep, CallerDep, RuntimeDep
+from proxy.routes.params import RequestBody, TeamName
 from proxy.routes.reports import sees_all_teams
 from proxy.store import keys as key_store
 from proxy.store.budgets import Budget, put_budget
 
-router = APIRouter(tags=["budgets"])
+router = APIRouter(tags=["budgets"], responses=errors(400, 401, 403, 404, 413))
 
 
-class BudgetRequest(BaseModel):
+class BudgetRequest(RequestBody):
     soft_gco2e: float | None = Field(default=None, ge=0, description="soft monthly gCO2e")
     hard_gco2e: float | None = Field(default=None, ge=0, description="hard monthly gCO2e (429)")
     soft_wh: float | None = Field(default=None, ge=0, description="soft monthly Wh")
@@ -25,7 +27,9 @@ class BudgetRequest(BaseModel):
 
 
 @router.put("/admin/teams/{name}/budget")
-async def set_budget(name: str, body: BudgetRequest, rt: RuntimeDep, _: AdminDep) -> dict[str, Any]:
+async def set_budget(
+    name: TeamName, body: BudgetRequest, rt: RuntimeDep, _: AdminDep
+) -> dict[str, Any]:
     """Replace the team's budget; send every limit as null to remove it."""
     teams = {t.name for t in await key_store.list_teams(rt.engine)}
     if name not in teams:
@@ -44,7 +48,7 @@ async def set_budget(name: str, body: BudgetRequest, rt: RuntimeDep, _: AdminDep
 
 
 @router.get("/admin/teams/{name}/budget")
-async def get_budget(name: str, rt: RuntimeDep, _: AdminDep) -> dict[str, Any]:
+async def get_budget(name: TeamName, rt: RuntimeDep, _: AdminDep) -> dict[str, Any]:
     return rt.budgets.state(name).to_dict()
 
 

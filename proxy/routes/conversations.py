@@ -9,13 +9,15 @@ from fastapi import APIRouter
 
 from estimators.equivalents import equivalents
 from proxy.errors import NotFoundError
+from proxy.routes.api_docs import errors
 from proxy.routes.deps import CallerDep, RuntimeDep
+from proxy.routes.params import ConversationId
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter(tags=["conversations"], responses=errors(400, 401, 404))
 
 
 @router.get("/v1/conversations/{conversation_id:path}/impacts")
-async def conversation_impacts(conversation_id: str, caller: CallerDep, rt: RuntimeDep
+async def conversation_impacts(conversation_id: ConversationId, caller: CallerDep, rt: RuntimeDep
                                ) -> dict[str, Any]:
     """Energy (Wh), emissions (gCO2e) and water (mL) of every call of the conversation
     so far, with ranges, token counts, models, and everyday equivalents. A conversation

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from proxy.errors import NotFoundError
 from proxy.routes.deps import RuntimeDep
+from proxy.routes.params import Text
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -44,7 +45,7 @@ async def session(rt: RuntimeDep) -> dict[str, bool]:
 
 
 @router.get("/dashboard/{name}")
-async def asset(name: str) -> Response:
+async def asset(name: Text) -> Response:
     path = STATIC / name
     if "/" in name or path.suffix not in _TYPES or not path.is_file():
         raise NotFoundError(f"No dashboard file '{name}'.")

@@ -8,14 +8,16 @@ from fastapi import APIRouter
 
 from estimators.types import significant
 from proxy.errors import NotFoundError
+from proxy.routes.api_docs import errors
 from proxy.routes.deps import CallerDep, RuntimeDep
+from proxy.routes.params import RequestId
 from proxy.store.usage import get_event
 
-router = APIRouter(tags=["impacts"])
+router = APIRouter(tags=["impacts"], responses=errors(400, 401, 404))
 
 
 @router.get("/v1/impacts/{request_id}")
-async def get_impacts(request_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+async def get_impacts(request_id: RequestId, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     team = None if caller.is_admin else caller.team
     recent = rt.recorder.recent.get(request_id)
     if recent is not None and (team is None or recent.team == team):

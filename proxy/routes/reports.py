@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -25,12 +25,13 @@ from proxy.reports.queries import (
 from proxy.reports.rightsizing import add_reduction_opportunities
 from proxy.reports.whatif import COLUMNS as WHATIF_COLUMNS
 from proxy.reports.whatif import parse_overrides, savings_section, top_savings, whatif
-from proxy.routes.deps import CallerDep, RuntimeDep
+from proxy.routes.api_docs import errors, json_or_text
+from proxy.routes.deps import CallerDep, RuntimeDep, is_local
+from proxy.routes.params import Text
 from proxy.runtime import Runtime
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=errors(400, 401))
 
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _MEDIA = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
@@ -38,14 +39,15 @@ _MEDIA = {
     "table": "text/plain; charset=utf-8",
 }
 
-Str = Annotated[str | None, Query()]
+Str = Annotated[Text | None, Query()]
+Format = Literal[FORMATS]  # type: ignore[valid-type]
 
 
 @dataclass
 class Selection:
     """The query parameters both endpoints share (the period's end is named per endpoint)."""
 
-    from_: Annotated[str | None, Query(alias="from")] = None
+    from_: Annotated[Text | None, Query(alias="from")] = None
     month: Str = None
     quarter: Str = None
     year: Str = None
@@ -63,7 +65,7 @@ def sees_all_teams(caller: Caller, rt: Runtime, request: Request) -> bool:
     if caller.is_admin:
         return True
     if rt.settings.master_key is None:
-        return (request.client.host if request.client else "") in _LOOPBACK
+        return is_local(request)
     return False
 
 
@@ -90,17 +92,7 @@ def build_filter(
     )
 
 
-def _format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise BadRequest(
-            f"format must be one of {', '.join(FORMATS)}, got {fmt!r}",
-            param="format",
-            code="invalid_format",
-        )
-    return fmt
-
-
-@router.get("/v1/reports")
+@router.get("/v1/reports", responses=json_or_text(*_MEDIA.values()))
 async def get_report(
     request: Request,
     caller: CallerDep,
@@ -108,7 +100,7 @@ async def get_report(
     selection: SelectionDep,
     to: Str = None,
     by: Str = None,
-    format: str = "json",
+    fmt: Annotated[Format, Query(alias="format")] = "json",
     esg: bool = False,
     savings: Annotated[
         bool,
@@ -118,7 +110,6 @@ async def get_report(
         ),
     ] = True,
 ) -> Response:
-    fmt = _format(format)
     f = build_filter(caller, rt, request, selection, end=to)
     try:
         groups = parse_groupings(by)
@@ -147,20 +138,19 @@ async def get_report(
     return Response(text, media_type=_MEDIA[fmt])
 
 
-@router.get("/v1/whatif")
+@router.get("/v1/whatif", responses=json_or_text(*_MEDIA.values()))
 async def get_whatif(
     request: Request,
     caller: CallerDep,
     rt: RuntimeDep,
     selection: SelectionDep,
     until: Str = None,
-    to: Annotated[str | None, Query(description="alternative model for every call")] = None,
-    alt: Annotated[list[str] | None, Query(description="MODEL=SMALLER overrides")] = None,
-    format: str = "json",
+    to: Annotated[Text | None, Query(description="alternative model for every call")] = None,
+    alt: Annotated[list[Text] | None, Query(description="MODEL=SMALLER overrides")] = None,
+    fmt: Annotated[Format, Query(alias="format")] = "json",
 ) -> Response:
     """Right-sizing. `to` names the alternative model (as in the CLI's `--to`); the period
     end is `until` here since `to` is taken."""
-    fmt = _format(format)
     f = build_filter(caller, rt, request, selection, end=until)
     try:
         overrides = parse_overrides(alt or [])

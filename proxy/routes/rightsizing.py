@@ -9,27 +9,27 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from proxy.reports.rightsizing import render_report, rightsizing_report
+from proxy.routes.api_docs import errors, json_or_text
 from proxy.routes.deps import CallerDep, RuntimeDep
-from proxy.routes.reports import _MEDIA, SelectionDep, Str, _format, build_filter
+from proxy.routes.reports import _MEDIA, Format, SelectionDep, Str, build_filter
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=errors(400, 401))
 
 
-@router.get("/v1/rightsizing")
+@router.get("/v1/rightsizing", responses=json_or_text(*_MEDIA.values()))
 async def get_rightsizing(
     request: Request,
     caller: CallerDep,
     rt: RuntimeDep,
     selection: SelectionDep,
     to: Str = None,
-    format: str = "json",
+    fmt: Annotated[Format, Query(alias="format")] = "json",
     evidence: Annotated[
         bool, Query(description="only the shadow-evaluation evidence table")
     ] = False,
 ) -> Response:
     """Calls, energy and emissions per team, model and task shape, the candidate model
     classes' estimates and savings, and shadow agreement with its 95% Wilson interval."""
-    fmt = _format(format)
     f = build_filter(caller, rt, request, selection, end=to)
     report = await rightsizing_report(
         rt.engine, f, config=rt.settings.rightsizing, deployments=rt.settings.deployments

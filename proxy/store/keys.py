@@ -18,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.store.errors import AlreadyExists, NotFound
 from proxy.store.tables import ApiKeyRow, TeamRow
+from proxy.store.text import is_plain
 
 KEY_PREFIX = "wg-"
-_TEAM_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+TEAM_NAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"
+_TEAM_NAME = re.compile(TEAM_NAME_PATTERN)
+KEY_NAME_MAX_LENGTH: int = ApiKeyRow.__table__.c.name.type.length  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,16 @@ def validate_team_name(name: str) -> str:
     return name
 
 
+def validate_key_name(name: str | None) -> str | None:
+    """Key labels are free text, but fit their column and hold no control characters."""
+    if name is not None and (len(name) > KEY_NAME_MAX_LENGTH or not is_plain(name)):
+        raise ValueError(
+            f"invalid key name: use at most {KEY_NAME_MAX_LENGTH} characters, "
+            "no control characters"
+        )
+    return name
+
+
 async def create_team(engine: AsyncEngine, *, name: str) -> Team:
     team = Team(name=validate_team_name(name), created_at=datetime.now(UTC))
     try:
@@ -77,7 +90,10 @@ async def list_teams(engine: AsyncEngine) -> list[Team]:
 async def create_key(
     engine: AsyncEngine, *, team: str, name: str | None = None
 ) -> tuple[str, ApiKey]:
-    """Create a key for `team`; the plaintext is returned here and never again."""
+    """Create a key for `team`; the plaintext is returned here and never again.
+
+    Raises `ValueError` for an invalid `name`, `NotFound` for an unknown team."""
+    validate_key_name(name)
     key = generate_key()
     api_key = ApiKey(
         key_id="key_" + secrets.token_hex(6),
@@ -115,10 +131,14 @@ _KEY_COLUMNS = select(
 
 
 async def list_keys(engine: AsyncEngine, *, team: str | None = None) -> list[ApiKey]:
-    """All keys, revoked ones included (they matter for audits), oldest first."""
+    """All keys, revoked ones included (they matter for audits), oldest first.
+
+    Raises `NotFound` when `team` names no team."""
     query = _KEY_COLUMNS.order_by(ApiKeyRow.created_at, ApiKeyRow.key_id)
     async with engine.connect() as conn:
         if team is not None:
+            if not _TEAM_NAME.fullmatch(team):
+                raise NotFound(f"team {team!r} does not exist")
             if await conn.scalar(select(TeamRow.id).where(TeamRow.name == team)) is None:
                 raise NotFound(f"team {team!r} does not exist")
             query = query.where(TeamRow.name == team)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from proxy.store.tables import UsageEventRow
+from proxy.store.text import storable
 
 usage_events = UsageEventRow.__table__
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in usage_events.columns if c.name != "id")
+_TEXT_COLUMNS = tuple(c.name for c in usage_events.columns if isinstance(c.type, String))
 
 # One statement per dialect, built once: executed with a list of rows it becomes the
 # driver's executemany, and SQLAlchemy's compiled cache is hit every time. (A multi-row
@@ -41,9 +43,18 @@ async def insert_events(
         await _insert(conn, rows)
 
 
+def _params(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One row's insert parameters; text from the call (a model name, ...) made storable.
+
+    Rows spooled by an older version lack the newer (nullable) columns: stored as NULL."""
+    params = {name: row.get(name) for name in EVENT_COLUMNS}
+    for name in _TEXT_COLUMNS:
+        params[name] = storable(params[name])
+    return params
+
+
 async def _insert(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    # Rows spooled by an older version lack the newer (nullable) columns: stored as NULL.
-    params = [{name: row.get(name) for name in EVENT_COLUMNS} for row in rows]
+    params = [_params(row) for row in rows]
     await conn.execute(_INSERTS[conn.dialect.name], params)
 
 

@@ -163,7 +163,9 @@ def test_admin_api_needs_master_key(gateway: Gateway) -> None:
     response = httpx.get(gateway.url + "/admin/teams", headers={"Authorization": f"Bearer {key}"})
     assert_openai_error(response, 403)
     assert_openai_error(httpx.get(gateway.url + "/admin/teams"), 401)
-    error = assert_openai_error(gateway.admin("POST", "/admin/keys", json={"team": "nope"}), 400)
-    assert "does not exist" in error["message"]
+    error = assert_openai_error(gateway.admin("POST", "/admin/keys", json={"team": "nope"}), 404)
+    assert "does not exist" in error["message"] and error["param"] == "team"
+    error = assert_openai_error(gateway.admin("POST", "/admin/teams", json={"name": "search"}), 409)
+    assert error["code"] == "already_exists"
     assert_openai_error(gateway.admin("POST", "/admin/teams", json={"name": "bad name!"}), 400)
     assert_openai_error(gateway.admin("POST", "/admin/teams", json={}), 400)

@@ -269,7 +269,7 @@ def test_metrics_count_a_request_once_and_each_try_apart(
     down = f"http://127.0.0.1:{free_port()}/v1"
     gateway = make_gateway(config=chain_config(down, mock_upstream))
     client(gateway).chat.completions.create(model="team-model", messages=HI)
-    samples = metric_samples(gateway.url)
+    samples = metric_samples(gateway.url, gateway.master_key)
     requests = {dict(labels)["status"]: v for (name, labels), v in samples.items()
                 if name == "wattgate_requests_total"}
     assert requests == {"200": 1.0}  # the failed first try is not a failed request

@@ -11,8 +11,11 @@ from tests.integration.conftest import GatewayFactory
 from tests.rows import fetch_rows
 
 
-def metric_samples(url: str) -> dict[tuple[str, frozenset], float]:
-    text_ = httpx.get(url + "/metrics").text
+def metric_samples(url: str, token: str | None) -> dict[tuple[str, frozenset], float]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(url + "/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    text_ = response.text
     out = {}
     for family in text_string_to_metric_families(text_):
         for sample in family.samples:
@@ -69,7 +72,7 @@ def test_rows_and_metrics_match_the_calls(make_gateway: GatewayFactory, db_url: 
     assert sum(r["stream"] for r in rows) == 1
     assert all(r["key_id"] for r in rows)
 
-    samples = metric_samples(gateway.url)
+    samples = metric_samples(gateway.url, gateway.master_key)
     requests = {
         labels: v for (name, labels), v in samples.items() if name == "wattgate_requests_total"
     }
