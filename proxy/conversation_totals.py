@@ -116,6 +116,8 @@ class ConversationTotals:
 
     def add(self, event: UsageEvent) -> None:
         """Remember a recorded call of a conversation (no-op for calls without one)."""
+        if event.conversation_id is None and event.response_id is None:
+            return
         keys = tuple(dict.fromkeys(k for k in (event.conversation_id, event.response_id) if k))
         if not keys:
             return

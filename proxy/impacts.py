@@ -11,7 +11,7 @@ from typing import Any
 
 from estimators import Impacts
 from estimators.equivalents import equivalents_of
-from estimators.types import SIGNIFICANT_DIGITS, significant
+from estimators.types import SIGNIFICANT_DIGITS
 
 MIN_DIGITS = 4  # headers carry at least four significant digits (DESIGN.md)
 
@@ -22,9 +22,9 @@ def plain_decimal(x: float) -> str:
     0.343126, 384.4, 0.5000, 1234570. Magnitudes below 1e-12 print as 0."""
     if not math.isfinite(x) or abs(x) < 1e-12:
         return "0"
-    v = significant(x)
-    exponent = math.floor(math.log10(abs(v)))
-    text = f"{v:.{max(0, SIGNIFICANT_DIGITS - 1 - exponent)}f}"
+    rounded = f"{x:.{SIGNIFICANT_DIGITS - 1}e}"  # d.ddddde±XX: six digits and the exponent
+    exponent = int(rounded[rounded.index("e") + 1 :])
+    text = f"{float(rounded):.{max(0, SIGNIFICANT_DIGITS - 1 - exponent)}f}"
     if "." not in text:
         return text
     keep = max(0, MIN_DIGITS - 1 - exponent)  # decimals that four significant digits need

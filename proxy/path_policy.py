@@ -60,6 +60,8 @@ def upstream_target(scope: Mapping[str, Any]) -> bytes:
 
 
 def _refuse_escapes(raw: bytes) -> None:
+    if b"%" not in raw and b"/." not in raw and b"\\" not in raw and not _CONTROL.search(raw):
+        return  # nothing encoded, no dot segment: the common case, checked in one pass
     path = raw
     for _ in range(3):  # a server that decodes twice must not find a traversal either
         if _CONTROL.search(path):

@@ -260,7 +260,7 @@ class Gateway:
             served_model=answer.served_model,
             latency_s=call.upstream_wait_s,
             error_type=answer.error_type,
-            response_id=_response_id(answer.parsed),
+            response_id=_response_id(call, answer.parsed),
         )
         data, headers = answer.data, answer.headers
         if imp is not None:
@@ -401,8 +401,11 @@ def _annotation(call: Call, impacts: dict[str, Any], energy_wh: float) -> str:
     return ANNOTATION_PREFIX + render_annotation(impacts, call.display, conversation_wh=total)
 
 
-def _response_id(body: dict[str, Any] | None) -> str | None:
-    value = body.get("id") if body is not None else None
+def _response_id(call: Call, body: dict[str, Any] | None) -> str | None:
+    """A Responses answer's id, which a later `previous_response_id` may name."""
+    if body is None or call.protocol.endpoint != "responses":
+        return None
+    value = body.get("id")
     return value if isinstance(value, str) and len(value) <= 200 else None
 
 

@@ -163,8 +163,6 @@ class MessagesStreamRelay(EventRelay):
                 data = data[inner]
                 if self.model is None and isinstance(data.get("model"), str):
                     self.model = data["model"]
-                if isinstance(data.get("id"), str):
-                    self.response_id = data["id"]
             usage = data.get("usage")
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             return

@@ -51,7 +51,7 @@ class StreamRelay:
     model: str | None = None  # the model the upstream says it served
     error: str | None = None  # the upstream reported an error inside the stream
     complete: bool = False  # the stream's last event went out: a client may now leave
-    response_id: str | None = None  # the upstream's id of the answer (chunk, response, message)
+    response_id: str | None = None  # a Responses answer's id (`previous_response_id` names it)
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The bytes to send for `chunk` (possibly none, possibly held-back bytes too)."""

@@ -40,7 +40,6 @@ _FINISH = re.compile(rb'"finish_reason":\s*"')
 _USAGE_OBJECT = re.compile(rb'"usage":\s*\{')
 _NULL_USAGE = re.compile(rb',\s*"usage":\s*null|"usage":\s*null\s*,?')
 _MODEL = re.compile(rb'"model":\s*"([^"\\]{1,200})"')
-_ID = re.compile(rb'^\{\s*"id":\s*"([^"\\]{1,200})"')
 _DONE = b"[DONE]"
 _TEXT_FINISHES = frozenset({"stop", "length"})
 _TOOL_CALLS = re.compile(rb'"(?:tool_calls|function_call)":\s*[\[{]')
@@ -151,8 +150,6 @@ class ChatStreamRelay(EventRelay):
             return
         if self.model is None:
             self.model = served_model(payload)
-            found = _ID.search(payload)
-            self.response_id = found.group(1).decode("utf-8", "replace") if found else None
         if b'"usage"' in payload:
             if _USAGE_OBJECT.search(payload):
                 self._on_usage(event, payload, out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -14,7 +14,9 @@ from proxy.store.text import storable
 
 usage_events = UsageEventRow.__table__
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in usage_events.columns if c.name != "id")
-_TEXT_COLUMNS = tuple(c.name for c in usage_events.columns if isinstance(c.type, String))
+# Text that comes from a caller or an upstream (the rest is Wattgate's own or validated).
+_CALLER_TEXT = ("requested_model", "served_model", "model_id", "response_id", "end_user",
+                "conversation_id")
 
 # One statement per dialect, built once: executed with a list of rows it becomes the
 # driver's executemany, and SQLAlchemy's compiled cache is hit every time. (A multi-row
@@ -48,7 +50,7 @@ def _params(row: Mapping[str, Any]) -> dict[str, Any]:
 
     Rows spooled by an older version lack the newer (nullable) columns: stored as NULL."""
     params = {name: row.get(name) for name in EVENT_COLUMNS}
-    for name in _TEXT_COLUMNS:
+    for name in _CALLER_TEXT:
         params[name] = storable(params[name])
     return params
 
