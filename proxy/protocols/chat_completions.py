@@ -184,13 +184,17 @@ class ChatStreamRelay(EventRelay):
             else:
                 self._flush_held(out, impacts)  # the chunk the gateway asked for is dropped
             return
-        # usage riding on a chunk that also has choices (some servers do this)
+        # usage riding on a chunk that also has choices (some servers do this, on the
+        # finish chunk): relayed like a held finish chunk, so it is annotated too
         self.payloads.append(payload)
+        if self._annotation is not None and _TOOL_CALLS.search(payload):
+            self._tool_calls = True
         if self._strip_usage:
             del chunk["usage"]
             payload = orjson.dumps(chunk)
         self._flush_held(out, None)
-        out.append(_spliced(event, payload, impacts))
+        self._held = (event, payload)
+        self._flush_held(out, impacts)
 
     def _on_error(self, event: bytes, payload: bytes, out: list[bytes]) -> bool:
         try:
