@@ -61,6 +61,7 @@ class ShadowCall(Interface):
     task: str | None
     model_id: str | None
     requested_model: str | None
+    deployment: str | None  # the label of the deployment that served it
 
 
 class ShadowEvaluator:
@@ -94,8 +95,10 @@ class ShadowEvaluator:
     ) -> bool:
         """Start a background shadow evaluation of `call` if its rule samples it.
 
-        `answer_body` is the parsed response the client got (any metered protocol) or, for
-        a stream, its answer text. Returns whether an evaluation was started.
+        `answer_body` is the parsed response as the upstream sent it (any metered protocol;
+        without the annotation line) or, for a stream, its answer text. A call served by
+        the rule's candidate itself is never taken. Returns whether an evaluation was
+        started.
         """
         if not 200 <= call.status_code < 300 or call.task is None or request_body is None:
             return False
@@ -105,6 +108,8 @@ class ShadowEvaluator:
         dep = self._deployments.get(rule.candidate)
         if dep is None or not _speaks(dep, call.endpoint):
             return False
+        if call.deployment == dep.label:  # the candidate itself served it (re-routed, or
+            return False  # asked for by name): comparing it with itself proves nothing
         if len(self._tasks) >= self.settings.max_concurrency:
             return self._skip("busy")
         if not self._budget_left():

@@ -397,3 +397,37 @@ def _numbers(value: Any) -> Iterator[float]:
     elif isinstance(value, list):
         for item in value:
             yield from _numbers(item)
+
+
+def _counted_tokens(setup: Setup, protocol: str, annotate: str) -> tuple[str, int]:
+    """(answer text, stored output tokens) of a streamed call whose upstream reports no
+    usage, so the gateway counts the tokens itself (Anthropic's own streams always report
+    it; `local-llm` is a Messages call translated to an OpenAI-format upstream)."""
+    headers = {"x-mock-no-usage": "1", "x-wattgate-annotate": annotate}
+    if protocol == "chat":
+        with setup.openai("plain").chat.completions.stream(
+                model="gpt-4o-mini", messages=PROMPT, extra_headers=headers) as chat:
+            final = chat.get_final_completion()
+        return final.choices[0].message.content or "", setup.row(final.id, "response_id")[
+            "output_tokens"]
+    if protocol == "responses":
+        with setup.openai("plain").responses.stream(
+                model="gpt-4o-mini", input=SECRET, extra_headers=headers) as responses:
+            events = list(responses)
+        text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        return text, setup.row(events[0].response.id, "response_id")["output_tokens"]
+    with setup.anthropic("plain").messages.stream(
+            model=protocol, max_tokens=64, messages=PROMPT, extra_headers=headers) as messages:
+        message = messages.get_final_message()
+        request_id = messages.response.headers["x-request-id"]
+    row = setup.row(request_id)
+    assert row["usage_source"] == "estimated"
+    return "".join(b.text for b in message.content if b.type == "text"), row["output_tokens"]
+
+
+@pytest.mark.parametrize("protocol", ["chat", "responses", "local-llm"])
+def test_tokens_counted_locally_leave_the_line_out(setup: Setup, protocol: str) -> None:
+    plain_text, plain_tokens = _counted_tokens(setup, protocol, "off")
+    annotated_text, annotated_tokens = _counted_tokens(setup, protocol, "on")
+    assert plain_text == MOCK_TEXT and annotated_text.startswith(MOCK_TEXT + ANNOTATION_PREFIX)
+    assert annotated_tokens == plain_tokens > 0
