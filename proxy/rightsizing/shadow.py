@@ -214,12 +214,14 @@ def shadow_body(request: Mapping[str, Any], dep: Deployment) -> bytes:
 def verdict_row(call: ShadowCall, rule: ShadowRule, dep: Deployment, *, started: datetime,
                 status: int | None, verdict: str, usage: TokenUsage | None, usage_source: str,
                 imp: Impacts | None, latency_s: float) -> dict[str, Any]:
-    """One `shadow_verdicts` row: verdict, tokens and impacts, no text."""
+    """One `shadow_verdicts` row: verdict, tokens and impacts, no text. `candidate` is
+    the name rules use (`shadow.rules[].candidate`, `route.rules[].to`), so route rules
+    find their evidence also when the deployment has an `id`."""
     usage = usage or TokenUsage()
     return {
         "created_at": started, "request_id": call.request_id, "team": call.team,
         "task": rule.task, "model": call.model_id or call.requested_model,
-        "candidate": dep.label, "candidate_model": imp.model_id if imp else None,
+        "candidate": rule.candidate, "candidate_model": imp.model_id if imp else None,
         "comparison": rule.comparison, "verdict": verdict, "status_code": status,
         "input_tokens": usage.input_tokens, "cached_input_tokens": usage.cached_input_tokens,
         "output_tokens": usage.output_tokens, "reasoning_tokens": usage.reasoning_tokens,

@@ -218,3 +218,38 @@ def test_shadow_calls_never_delay_the_client(make_gateway: GatewayFactory, candi
     assert stored["request_id"] == raw.headers["x-request-id"]
     assert stored["candidate"] == "slow" and stored["latency_s"] >= 4.0
     assert stored["verdict"] == "agree"
+
+
+def test_shadow_evidence_activates_the_route(make_gateway: GatewayFactory, candidates: str,
+                                             db_url: str) -> None:
+    """The loop closed by the gateway alone: its shadow verdicts make the route active at
+    the next start, for a candidate deployment with its own `id` (named apart from the
+    model name rules use)."""
+    config = f"""
+models:
+  - {{name: small, id: small-a, base_url: "{candidates}", upstream_model: mock-small}}
+shadow:
+  rules: [{{team: support, task: classification, candidate: small, sample_rate: 1}}]
+route:
+  rules: [{{team: support, task: classification, from: gpt-4o, to: small,
+           min_agreement: 1, min_samples: 2}}]
+"""
+    first = make_gateway(database_url=db_url, config=config)
+    key = first.create_team_key("support")
+
+    def classify(gateway: Gateway) -> Any:
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
+        return client.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=CLASSIFY, response_format=FORMAT)
+
+    for _ in range(2):
+        assert "x-wattgate-rerouted-from" not in classify(first).headers  # no evidence yet
+    wait_for(lambda: len(new_verdicts(db_url, 0)) == 2, 20, "no shadow verdicts stored")
+    assert {v["verdict"] for v in new_verdicts(db_url, 0)} == {"agree"}
+    first.stop()
+
+    second = make_gateway(database_url=db_url, config=config)
+    rerouted = classify(second)
+    assert rerouted.headers["x-wattgate-rerouted-from"] == "gpt-4o"
+    assert rerouted.headers["x-wattgate-deployment"] == "small-a"
+    assert model_sent(candidates) == "mock-small"
