@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import anthropic
+import openai
 import orjson
 from click.testing import CliRunner
 from sqlalchemy import text
 
 from proxy.cli import cli
 from proxy.store.db import create_engine
+from tests.servers import Gateway
 
 
 def cli_key(database_url: str, team: str) -> dict[str, str]:
@@ -55,7 +59,8 @@ def rows_of(database_url: str, values: Iterable[str], column: str = "request_id"
         if all(v in found for v in wanted):
             return [found[v] for v in wanted]
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no usage row with {column} {[v for v in wanted if v not in found]}")
+            missing = [v for v in wanted if v not in found]
+            raise TimeoutError(f"no usage row with {column} {missing}")
         time.sleep(0.05)
 
 
@@ -69,3 +74,25 @@ def assert_never_stored(database_url: str, secret: str, tables: Iterable[str]) -
             for column, value in row.items():
                 assert secret.lower() not in str(value).lower(), (name, column)
     return scanned
+
+
+@dataclass
+class Setup:
+    """A running gateway, its database and keys (by team or role), with the official SDKs'
+    clients for each key."""
+
+    gateway: Gateway
+    database_url: str
+    keys: dict[str, str]
+
+    def openai(self, who: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.gateway.base_url, api_key=self.keys[who],
+                             max_retries=0)
+
+    def anthropic(self, who: str) -> anthropic.Anthropic:
+        return anthropic.Anthropic(base_url=self.gateway.url, api_key=self.keys[who],
+                                   max_retries=0)
+
+    def row(self, value: str, column: str = "request_id") -> dict[str, Any]:
+        """The usage row of one call, by `request_id` or `response_id`."""
+        return rows_of(self.database_url, [value], column)[0]

@@ -8,10 +8,9 @@ tokens (in the answer, in `impacts.usage` and in the stored row) stay the upstre
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import anthropic
+import httpx
 import openai
 import pytest
 
@@ -23,8 +22,7 @@ from proxy.mock_upstream.content import words
 from tests.conformance.replies import PARALLEL_TOOL_DELTAS, TOOL_CALLS, ChatCompletion, ChatStream
 from tests.conformance.upstream import RecordingUpstream
 from tests.integration.conftest import GatewayFactory
-from tests.servers import Gateway
-from tests.wiring import assert_never_stored, cli_key, rows_of
+from tests.wiring import Setup, assert_never_stored, cli_key
 
 MOCK_TEXT = "".join(words(MockOptions().output_tokens))  # the mock's plain answer
 SECRET = "Quokka-Lighthouse-7431"  # in every prompt; never in a stored row
@@ -55,24 +53,6 @@ display:
 def line(impacts: dict[str, Any], policy: DisplayPolicy = EN) -> str:
     """What the gateway appends for these impacts."""
     return ANNOTATION_PREFIX + render_annotation(impacts, policy)
-
-
-@dataclass
-class Setup:
-    gateway: Gateway
-    database_url: str
-    keys: dict[str, str]  # team (or "fr-key", "plain-key") -> key
-
-    def openai(self, team: str) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.gateway.base_url, api_key=self.keys[team],
-                             max_retries=0)
-
-    def anthropic(self, team: str) -> anthropic.Anthropic:
-        return anthropic.Anthropic(base_url=self.gateway.url, api_key=self.keys[team],
-                                   max_retries=0)
-
-    def row(self, value: str, column: str = "request_id") -> dict[str, Any]:
-        return rows_of(self.database_url, [value], column)[0]
 
 
 @pytest.fixture
@@ -159,6 +139,10 @@ def test_header_wins_over_config(setup: Setup) -> None:
     response = setup.openai("notes").responses.create(
         model="gpt-4o-mini", input=SECRET, extra_headers={"x-wattgate-annotate": "off"})
     assert response.output_text == MOCK_TEXT
+    mock = setup.gateway.env["WATTGATE_UPSTREAM_BASE_URL"].removesuffix("/v1")
+    seen = httpx.get(mock + "/mock/last-request", timeout=10).json()
+    assert seen["path"] == "/v1/responses"
+    assert not [name for name in seen["headers"] if name.startswith("x-wattgate-")]
 
 
 def test_each_choice_of_a_plain_n2_answer_is_annotated_a_stream_is_not(setup: Setup) -> None:
@@ -267,6 +251,9 @@ def test_structured_answers_are_never_annotated(setup: Setup) -> None:
     embedding = client.embeddings.create(model="text-embedding-3-small", input=SECRET,
                                          extra_headers=on)
     assert "impacts" in embedding.model_extra
+    completion = client.completions.create(model="gpt-3.5-turbo-instruct", prompt=SECRET,
+                                           extra_headers=on)
+    assert completion.choices[0].text == MOCK_TEXT and "impacts" in completion.model_extra
 
     claude = setup.anthropic("notes")
     tool = {"name": "route", "input_schema": TOOL["function"]["parameters"]}

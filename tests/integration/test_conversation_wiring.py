@@ -5,19 +5,15 @@ equal the rows, and end users are stored hashed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import anthropic
 import httpx
-import openai
 import pytest
 
 from proxy.annotation import ANNOTATION_PREFIX, render_annotation
 from proxy.config import DisplayPolicy
 from tests.integration.conftest import GatewayFactory
-from tests.servers import Gateway
-from tests.wiring import assert_never_stored, rows_of, table
+from tests.wiring import Setup, assert_never_stored, rows_of, table
 
 SECRET = "Axolotl-Semaphore-2291"  # in every prompt and end-user id; never stored
 PROMPT = [{"role": "user", "content": f"{SECRET}: how are you?"}]
@@ -25,23 +21,10 @@ EN = DisplayPolicy(annotate=True)
 CONFIG = "display: {teams: {notes: {annotate: true}}}"
 
 
-@dataclass
-class Setup:
-    gateway: Gateway
-    database_url: str
-    keys: dict[str, str]
-
-    def openai(self, team: str) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.gateway.base_url, api_key=self.keys[team],
-                             max_retries=0)
-
-    def anthropic(self, team: str) -> anthropic.Anthropic:
-        return anthropic.Anthropic(base_url=self.gateway.url, api_key=self.keys[team],
-                                   max_retries=0)
-
-    def totals(self, team: str, conversation: str) -> httpx.Response:
-        return httpx.get(f"{self.gateway.base_url}/conversations/{conversation}/impacts",
-                         headers={"Authorization": f"Bearer {self.keys[team]}"}, timeout=10)
+def totals(setup: Setup, who: str, conversation: str) -> httpx.Response:
+    """`GET /v1/conversations/{conversation}/impacts` with that key."""
+    return httpx.get(f"{setup.gateway.base_url}/conversations/{conversation}/impacts",
+                     headers={"Authorization": f"Bearer {setup.keys[who]}"}, timeout=10)
 
 
 @pytest.fixture
@@ -92,12 +75,12 @@ def test_header_conversation_across_protocols(setup: Setup) -> None:
     running_total(final.output_text, events[-1].response.model_extra["impacts"],
                   sum(r["energy_wh"] for r in rows))
 
-    body = setup.totals("notes", "c1").json()
+    body = totals(setup, "notes", "c1").json()
     assert body["requests"] == 3
     assert body["impacts"]["energy_wh"]["value"] == pytest.approx(
         sum(r["energy_wh"] for r in rows), rel=1e-9)
     assert body["usage"]["output_tokens"] == sum(r["output_tokens"] for r in rows)
-    missing = setup.totals("other", "c1")
+    missing = totals(setup, "other", "c1")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
 
 
@@ -114,7 +97,7 @@ def test_responses_chain_is_one_conversation_per_team(setup: Setup) -> None:
     assert [r["conversation_id"] for r in rows] == [None, first.id, first.id]
     running_total(third.output_text, events[-1].response.model_extra["impacts"],
                   sum(r["energy_wh"] for r in rows))
-    body = setup.totals("notes", first.id).json()
+    body = totals(setup, "notes", first.id).json()
     assert body["requests"] == 3
     assert body["impacts"]["energy_wh"]["value"] == pytest.approx(
         sum(r["energy_wh"] for r in rows), rel=1e-9)
@@ -126,8 +109,8 @@ def test_responses_chain_is_one_conversation_per_team(setup: Setup) -> None:
     (row,) = rows_of(setup.database_url, [other.id], "response_id")
     assert row["conversation_id"] == first.id and row["team"] == "other"
     running_total(other.output_text, other.model_extra["impacts"], row["energy_wh"])
-    assert setup.totals("other", first.id).json()["requests"] == 1
-    assert setup.totals("notes", first.id).json()["requests"] == 3
+    assert totals(setup, "other", first.id).json()["requests"] == 1
+    assert totals(setup, "notes", first.id).json()["requests"] == 3
 
     named = client.responses.create(model="gpt-4o-mini", input=SECRET,
                                     extra_body={"conversation": "conv_wiring"})
