@@ -21,7 +21,8 @@ from proxy.mock_upstream import MockOptions
 from proxy.mock_upstream.content import words
 from tests.conformance.replies import PARALLEL_TOOL_DELTAS, TOOL_CALLS, ChatCompletion, ChatStream
 from tests.conformance.upstream import RecordingUpstream
-from tests.integration.conftest import GatewayFactory
+from tests.integration.conftest import GatewayFactory, gateway_env
+from tests.servers import start_gateway
 from tests.wiring import Setup, assert_never_stored, cli_key
 
 MOCK_TEXT = "".join(words(MockOptions().output_tokens))  # the mock's plain answer
@@ -55,22 +56,27 @@ def line(impacts: dict[str, Any], policy: DisplayPolicy = EN) -> str:
     return ANNOTATION_PREFIX + render_annotation(impacts, policy)
 
 
-@pytest.fixture
-def setup(make_gateway: GatewayFactory, mock_upstream: str, sqlite_url: str) -> Iterator[Setup]:
-    """A gateway whose config names a key made beforehand with the CLI: that key of team
-    `plain` (no annotation by team) annotates in French."""
-    fr_key = cli_key(sqlite_url, "plain")
-    plain_key = cli_key(sqlite_url, "plain")
-    config = (CONFIG.replace("MOCK", mock_upstream).replace("TEMPLATE", DE_TEMPLATE)
-              .replace("KEY_ID", fr_key["key_id"]))
-    gateway = make_gateway(config=config,
-                           WATTGATE_ANTHROPIC_BASE_URL=mock_upstream.removesuffix("/v1"),
-                           ANTHROPIC_API_KEY="sk-ant-upstream")
+@pytest.fixture(scope="module")
+def setup(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    """One gateway for the module, whose config names a key made beforehand with the CLI:
+    that key of team `plain` (not annotated by team) annotates in French."""
+    folder = tmp_path_factory.mktemp("annotation")
+    database_url = f"sqlite+aiosqlite:///{folder / 'wattgate.db'}"
+    fr_key = cli_key(database_url, "plain")
+    plain_key = cli_key(database_url, "plain")
+    config = folder / "wattgate.yaml"
+    config.write_text(CONFIG.replace("MOCK", mock_upstream).replace("TEMPLATE", DE_TEMPLATE)
+                      .replace("KEY_ID", fr_key["key_id"]))
+    env = {**gateway_env(mock_upstream, database_url, folder),
+           "WATTGATE_ANTHROPIC_BASE_URL": mock_upstream.removesuffix("/v1"),
+           "ANTHROPIC_API_KEY": "sk-ant-upstream"}
+    gateway = start_gateway(env, config_path=str(config))
     keys = {t: gateway.create_team_key(t) for t in ("notes", "equiv", "fr-team", "de-team")}
     keys.update({"plain": plain_key["key"], "fr-key": fr_key["key"]})
-    yield Setup(gateway, sqlite_url, keys)
+    yield Setup(gateway, database_url, keys)
     gateway.wait_written()
-    assert assert_never_stored(sqlite_url, SECRET, ["usage_events"]) > 0
+    gateway.stop()
+    assert assert_never_stored(database_url, SECRET, ["usage_events"]) > 0
 
 
 # --- OpenAI chat completions -------------------------------------------------------------
