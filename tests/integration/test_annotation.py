@@ -8,6 +8,7 @@ tokens (in the answer, in `impacts.usage` and in the stored row) stay the upstre
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,9 +20,17 @@ from proxy.annotation import ANNOTATION_PREFIX, render_annotation
 from proxy.config import DisplayPolicy
 from proxy.mock_upstream import MockOptions
 from proxy.mock_upstream.content import words
-from tests.conformance.replies import PARALLEL_TOOL_DELTAS, TOOL_CALLS, ChatCompletion, ChatStream
+from tests.conformance.replies import (
+    CHAT_USAGE,
+    EOLS,
+    PARALLEL_TOOL_DELTAS,
+    TOOL_CALLS,
+    ChatCompletion,
+    ChatStream,
+    UsageShape,
+)
 from tests.conformance.upstream import RecordingUpstream
-from tests.integration.conftest import GatewayFactory, gateway_env
+from tests.integration.conftest import gateway_env
 from tests.servers import start_gateway
 from tests.wiring import Setup, assert_never_stored, cli_key
 
@@ -272,48 +281,74 @@ def test_structured_answers_are_never_annotated(setup: Setup) -> None:
             assert [b.type for b in mstream.get_final_message().content] == ["tool_use"]
 
 
-def test_tool_calls_the_model_chose_are_never_annotated(
-    make_gateway: GatewayFactory, sqlite_url: str
-) -> None:
-    """`tool_choice: auto` may or may not end in a tool call: only the answer says."""
+@dataclass
+class Recorded:
+    upstream: RecordingUpstream
+    client: openai.OpenAI
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    """A gateway with the annotation on for everyone, on a scripted upstream that answers
+    the way real servers do, quirks included."""
+    folder = tmp_path_factory.mktemp("recorded")
+    database_url = f"sqlite+aiosqlite:///{folder / 'wattgate.db'}"
     upstream = RecordingUpstream().start()
-    try:
-        gateway = make_gateway(config=f"""
-models:
-  - {{name: gpt-4o, base_url: "{upstream.url}/v1"}}
-display: {{annotate: true}}
-""")
-        client = openai.OpenAI(base_url=gateway.base_url, max_retries=0,
-                               api_key=gateway.create_team_key("notes"))
-        upstream.script(ChatCompletion(content=None, tool_calls=TOOL_CALLS,
-                                       finish_reason="tool_calls"))
-        calls = client.chat.completions.create(model="gpt-4o", messages=PROMPT, tools=[TOOL])
-        assert calls.choices[0].message.content is None
-        assert len(calls.choices[0].message.tool_calls or ()) == 2
-        upstream.script(ChatStream(deltas=PARALLEL_TOOL_DELTAS, finish_reason="tool_calls"))
-        with client.chat.completions.stream(model="gpt-4o", messages=PROMPT,
-                                            tools=[TOOL]) as stream:
-            chunks = [e.chunk for e in stream if e.type == "chunk"]
-            final = stream.get_final_completion()
-        assert not final.choices[0].message.content
-        assert len(final.choices[0].message.tool_calls or ()) == 2
-        assert all(MARK not in (c.choices[0].delta.content or "") for c in chunks if c.choices)
-        assert "impacts" in chunks[-1].model_extra
-        # the same upstream answering in text is annotated (the gateway is on)
-        upstream.script(ChatStream())
-        with client.chat.completions.stream(model="gpt-4o", messages=PROMPT,
-                                            tools=[TOOL]) as stream:
-            assert MARK in (stream.get_final_completion().choices[0].message.content or "")
-        # an upstream that puts the usage on the finish chunk (vLLM, some proxies)
-        upstream.script(ChatStream(usage_shape="on_finish_chunk"))
-        with client.chat.completions.stream(model="gpt-4o", messages=PROMPT) as stream:
-            chunks = [e.chunk for e in stream if e.type == "chunk"]
-            text = stream.get_final_completion().choices[0].message.content
-        assert text == "Hello there!" + line(chunks[-1].model_extra["impacts"])
-        gateway.wait_written()
-    finally:
-        upstream.stop()
-    assert assert_never_stored(sqlite_url, SECRET, ["usage_events"]) == 4
+    config = folder / "wattgate.yaml"
+    config.write_text("display: {annotate: true}\n")
+    gateway = start_gateway(gateway_env(upstream.url + "/v1", database_url, folder),
+                            config_path=str(config))
+    client = openai.OpenAI(base_url=gateway.base_url, max_retries=0,
+                           api_key=gateway.create_team_key("notes"))
+    yield Recorded(upstream, client)
+    gateway.wait_written()
+    gateway.stop()
+    upstream.stop()
+    assert assert_never_stored(database_url, SECRET, ["usage_events"]) > 0
+
+
+def test_tool_calls_the_model_chose_are_never_annotated(recorded: Recorded) -> None:
+    """`tool_choice: auto` may or may not end in a tool call: only the answer says."""
+    upstream, client = recorded.upstream, recorded.client
+    upstream.script(ChatCompletion(content=None, tool_calls=TOOL_CALLS,
+                                   finish_reason="tool_calls"))
+    calls = client.chat.completions.create(model="gpt-4o", messages=PROMPT, tools=[TOOL])
+    assert calls.choices[0].message.content is None
+    assert len(calls.choices[0].message.tool_calls or ()) == 2
+    upstream.script(ChatStream(deltas=PARALLEL_TOOL_DELTAS, finish_reason="tool_calls"))
+    with client.chat.completions.stream(model="gpt-4o", messages=PROMPT,
+                                        tools=[TOOL]) as stream:
+        chunks = [e.chunk for e in stream if e.type == "chunk"]
+        final = stream.get_final_completion()
+    assert not final.choices[0].message.content
+    assert len(final.choices[0].message.tool_calls or ()) == 2
+    assert all(MARK not in (c.choices[0].delta.content or "") for c in chunks if c.choices)
+    assert "impacts" in chunks[-1].model_extra
+    # the same upstream answering in text is annotated
+    upstream.script(ChatCompletion())
+    answer = client.chat.completions.create(model="gpt-4o", messages=PROMPT, tools=[TOOL])
+    assert answer.choices[0].message.content == "Hello there!" + line(
+        answer.model_extra["impacts"])
+
+
+@pytest.mark.parametrize(("usage_shape", "eol", "keepalive"), [
+    ("on_finish_chunk", "lf", False),  # vLLM and some proxies: usage on the finish chunk
+    ("empty_choices", "crlf", True),  # OpenAI's shape, CRLF lines, `: ping` comments
+    ("null_choices", "cr", False),
+    ("no_choices", "lf", False),
+])
+def test_streams_of_every_shape_get_the_line(recorded: Recorded, usage_shape: UsageShape,
+                                             eol: str, keepalive: bool) -> None:
+    recorded.upstream.script(ChatStream(usage_shape=usage_shape, eol=EOLS[eol],
+                                        keepalive=keepalive))
+    with recorded.client.chat.completions.stream(model="gpt-4o", messages=PROMPT) as stream:
+        chunks = [e.chunk for e in stream if e.type == "chunk"]
+        final = stream.get_final_completion()
+    (carrier,) = [c for c in chunks if "impacts" in (c.model_extra or {})]
+    assert final.choices[0].message.content == "Hello there!" + line(
+        carrier.model_extra["impacts"])
+    assert carrier.model_extra["impacts"]["usage"]["output_tokens"] == CHAT_USAGE[
+        "completion_tokens"]
 
 
 # --- Languages, templates, per-key settings ---------------------------------------------
