@@ -220,26 +220,42 @@ class ChatStreamRelay(EventRelay):
             return
         (event, payload), self._held = self._held, None
         if self._metered and self._annotation is not None and not self._tool_calls:
-            self._annotate(payload, out)
+            event, payload = self._annotate(event, payload, out)
         out.append(event if impacts is None else _spliced(event, payload, impacts))
 
-    def _annotate(self, finish_payload: bytes, out: list[bytes]) -> None:
-        """A content chunk with the annotation, just before the finish chunk, for every
-        choice that ends in text."""
+    def _annotate(self, event: bytes, finish_payload: bytes, out: list[bytes]
+                  ) -> tuple[bytes, bytes]:
+        """The annotation for every choice that ends in text: a content chunk of its own
+        just before the finish chunk or, when the finish chunk carries the choice's last
+        text (some servers send both together), appended to that text. Returns the finish
+        chunk's event and payload, changed or not."""
         try:
             finish = orjson.loads(finish_payload)
         except orjson.JSONDecodeError:
-            return
-        indexes = [c.get("index", 0) for c in finish.get("choices") or ()
-                   if isinstance(c, dict) and c.get("finish_reason") in _TEXT_FINISHES]
-        text = self._annotation() if indexes and self._annotation is not None else None
+            return event, finish_payload
+        ending = [c for c in finish.get("choices") or ()
+                  if isinstance(c, dict) and c.get("finish_reason") in _TEXT_FINISHES]
+        text = self._annotation() if ending and self._annotation is not None else None
         if text is None:
-            return
+            return event, finish_payload
         self._annotation = None
-        chunk = {k: v for k, v in finish.items() if k not in ("choices", "usage", "impacts")}
-        chunk["choices"] = [{"index": i, "delta": {"content": text}, "finish_reason": None}
-                            for i in indexes]
-        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        alone = []
+        for choice in ending:
+            delta = choice.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str) and (
+                    delta["content"]):
+                delta["content"] += text
+            else:
+                alone.append(choice.get("index", 0))
+        if alone:
+            chunk = {k: v for k, v in finish.items() if k not in ("choices", "usage", "impacts")}
+            chunk["choices"] = [{"index": i, "delta": {"content": text}, "finish_reason": None}
+                                for i in alone]
+            out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        if len(alone) == len(ending):
+            return event, finish_payload
+        payload = orjson.dumps(finish)
+        return with_data(event, payload), payload
 
     def output_texts(self) -> list[str]:
         texts = []

@@ -28,8 +28,11 @@ from tests.conformance.replies import (
     ChatCompletion,
     ChatStream,
     UsageShape,
+    asks_usage,
+    compact,
+    sse_reply,
 )
-from tests.conformance.upstream import RecordingUpstream
+from tests.conformance.upstream import Capture, RecordingUpstream, Reply
 from tests.integration.conftest import gateway_env
 from tests.servers import start_gateway
 from tests.wiring import Setup, assert_never_stored, cli_key
@@ -459,3 +462,35 @@ def test_tokens_counted_locally_leave_the_line_out(setup: Setup, protocol: str) 
     annotated_text, annotated_tokens = _counted_tokens(setup, protocol, "on")
     assert plain_text == MOCK_TEXT and annotated_text.startswith(MOCK_TEXT + ANNOTATION_PREFIX)
     assert annotated_tokens == plain_tokens > 0
+
+
+def _last_text_with_the_finish(capture: Capture) -> Reply:
+    """A stream whose last text comes in the chunk that says it finished (Google's
+    OpenAI-compatible endpoint does this), with the usage chunk when asked."""
+    head = {"id": "chatcmpl-last", "object": "chat.completion.chunk", "created": 1,
+            "model": "gemini-2.0-flash"}
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+        return b"data: " + compact({**head, "choices": [
+            {"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    events = [chunk({"role": "assistant", "content": "Hello"}, None),
+              chunk({"content": " there!"}, "stop")]
+    if asks_usage(capture):
+        events.append(b"data: " + compact({**head, "choices": [], "usage": CHAT_USAGE}))
+    return sse_reply([*events, b"data: [DONE]"])
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_the_line_follows_text_sent_with_the_finish(recorded: Recorded,
+                                                    include_usage: bool) -> None:
+    recorded.upstream.script(_last_text_with_the_finish)
+    options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    with recorded.client.chat.completions.stream(model="gpt-4o", messages=PROMPT,
+                                                 **options) as stream:
+        chunks = [e.chunk for e in stream if e.type == "chunk"]
+        final = stream.get_final_completion()
+    impacts = chunks[-1].model_extra["impacts"]
+    assert final.choices[0].message.content == "Hello there!" + line(impacts)
+    assert final.choices[0].finish_reason == "stop"
+    assert len(chunks) == 3 if include_usage else 2  # no chunk added: the text grew
