@@ -94,5 +94,16 @@ class Setup:
                                    max_retries=0)
 
     def row(self, value: str, column: str = "request_id") -> dict[str, Any]:
-        """The usage row of one call, by `request_id` or `response_id`."""
+        """The usage row of one call, by `request_id`, (Responses) `response_id` or
+        `end_user` (see `tag`)."""
         return rows_of(self.database_url, [value], column)[0]
+
+    def tag(self, name: str) -> tuple[dict[str, str], str]:
+        """A header naming the end user `name`, and the `end_user` its call's row stores:
+        a handle on the row of a call made through an SDK helper that shows no response
+        headers (`name` must be new to the test)."""
+        runtime = self.gateway.app.runtime
+        assert runtime is not None
+        stored = runtime.end_users.stored(name)
+        assert stored is not None
+        return {"x-wattgate-end-user": name}, stored

@@ -116,8 +116,9 @@ def test_chat_stream_adds_a_content_delta_before_the_finish_chunk(
     setup: Setup, include_usage: bool
 ) -> None:
     options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    tag, end_user = setup.tag(f"stream-{include_usage}")
     with setup.openai("notes").chat.completions.stream(
-        model="gpt-4o-mini", messages=PROMPT, **options
+        model="gpt-4o-mini", messages=PROMPT, extra_headers=tag, **options
     ) as stream:
         chunks = [event.chunk for event in stream if event.type == "chunk"]
         final = stream.get_final_completion()
@@ -136,7 +137,7 @@ def test_chat_stream_adds_a_content_delta_before_the_finish_chunk(
             words(MockOptions().output_tokens))
     else:  # the usage chunk the gateway asked for is gone
         assert finish[0] == len(chunks) - 1
-    row = setup.row(final.id, "response_id")
+    row = setup.row(end_user, "end_user")
     assert row["output_tokens"] == impacts["usage"]["output_tokens"] == MockOptions().output_tokens
 
 
@@ -436,11 +437,13 @@ def _counted_tokens(setup: Setup, protocol: str, annotate: str) -> tuple[str, in
     it; `local-llm` is a Messages call translated to an OpenAI-format upstream)."""
     headers = {"x-mock-no-usage": "1", "x-wattgate-annotate": annotate}
     if protocol == "chat":
+        tag, end_user = setup.tag(f"counted-{annotate}")
         with setup.openai("plain").chat.completions.stream(
-                model="gpt-4o-mini", messages=PROMPT, extra_headers=headers) as chat:
+                model="gpt-4o-mini", messages=PROMPT, extra_headers={**headers, **tag}) as chat:
             final = chat.get_final_completion()
-        return final.choices[0].message.content or "", setup.row(final.id, "response_id")[
-            "output_tokens"]
+        row = setup.row(end_user, "end_user")
+        assert row["usage_source"] == "estimated"
+        return final.choices[0].message.content or "", row["output_tokens"]
     if protocol == "responses":
         with setup.openai("plain").responses.stream(
                 model="gpt-4o-mini", input=SECRET, extra_headers=headers) as responses:
