@@ -263,11 +263,13 @@ class Gateway:
             response_id=_response_id(call, answer.parsed),
         )
         data, headers = answer.data, answer.headers
+        annotated = False
         if imp is not None:
             doc = impacts_doc(imp, answer.usage_source, equivalents=call.equivalents)
-            if call.annotate and answer.parsed is not None and call.protocol.annotate(
+            annotated = call.annotate and answer.parsed is not None and call.protocol.annotate(
                 answer.parsed, _annotation(call, doc, event.energy_wh)
-            ):
+            )
+            if annotated:
                 data = orjson.dumps(answer.parsed)
             spliced = call.protocol.with_impacts(data, orjson.dumps(doc))
             if spliced is not None:
@@ -281,7 +283,10 @@ class Gateway:
         recorder.record(event, duration_s=elapsed)
         recorder.finish(event, status=event.status_code, duration_s=elapsed,
                         overhead_s=elapsed - call.upstream_wait_s)
-        self.rt.rightsizing.after_answer(event, call.request, answer.parsed)
+        parsed = answer.parsed
+        if annotated and self.rt.rightsizing.shadow is not None:
+            parsed = orjson.loads(answer.data)  # shadow compares the upstream's answer
+        self.rt.rightsizing.after_answer(event, call.request, parsed)
 
     async def _pump(self, call: Call, answer: StreamAnswer, send: Send) -> None:
         """Send a stream's bytes as they come; meter and record it at the end."""

@@ -184,13 +184,17 @@ class ChatStreamRelay(EventRelay):
             else:
                 self._flush_held(out, impacts)  # the chunk the gateway asked for is dropped
             return
-        # usage riding on a chunk that also has choices (some servers do this)
+        # usage riding on a chunk that also has choices (some servers do this, on the
+        # finish chunk): relayed like a held finish chunk, so it is annotated too
         self.payloads.append(payload)
+        if self._annotation is not None and _TOOL_CALLS.search(payload):
+            self._tool_calls = True
         if self._strip_usage:
             del chunk["usage"]
             payload = orjson.dumps(chunk)
         self._flush_held(out, None)
-        out.append(_spliced(event, payload, impacts))
+        self._held = (event, payload)
+        self._flush_held(out, impacts)
 
     def _on_error(self, event: bytes, payload: bytes, out: list[bytes]) -> bool:
         try:
@@ -216,26 +220,42 @@ class ChatStreamRelay(EventRelay):
             return
         (event, payload), self._held = self._held, None
         if self._metered and self._annotation is not None and not self._tool_calls:
-            self._annotate(payload, out)
+            event, payload = self._annotate(event, payload, out)
         out.append(event if impacts is None else _spliced(event, payload, impacts))
 
-    def _annotate(self, finish_payload: bytes, out: list[bytes]) -> None:
-        """A content chunk with the annotation, just before the finish chunk, for every
-        choice that ends in text."""
+    def _annotate(self, event: bytes, finish_payload: bytes, out: list[bytes]
+                  ) -> tuple[bytes, bytes]:
+        """The annotation for every choice that ends in text: a content chunk of its own
+        just before the finish chunk or, when the finish chunk carries the choice's last
+        text (some servers send both together), appended to that text. Returns the finish
+        chunk's event and payload, changed or not."""
         try:
             finish = orjson.loads(finish_payload)
         except orjson.JSONDecodeError:
-            return
-        indexes = [c.get("index", 0) for c in finish.get("choices") or ()
-                   if isinstance(c, dict) and c.get("finish_reason") in _TEXT_FINISHES]
-        text = self._annotation() if indexes and self._annotation is not None else None
+            return event, finish_payload
+        ending = [c for c in finish.get("choices") or ()
+                  if isinstance(c, dict) and c.get("finish_reason") in _TEXT_FINISHES]
+        text = self._annotation() if ending and self._annotation is not None else None
         if text is None:
-            return
+            return event, finish_payload
         self._annotation = None
-        chunk = {k: v for k, v in finish.items() if k not in ("choices", "usage", "impacts")}
-        chunk["choices"] = [{"index": i, "delta": {"content": text}, "finish_reason": None}
-                            for i in indexes]
-        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        alone = []
+        for choice in ending:
+            delta = choice.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str) and (
+                    delta["content"]):
+                delta["content"] += text
+            else:
+                alone.append(choice.get("index", 0))
+        if alone:
+            chunk = {k: v for k, v in finish.items() if k not in ("choices", "usage", "impacts")}
+            chunk["choices"] = [{"index": i, "delta": {"content": text}, "finish_reason": None}
+                                for i in alone]
+            out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        if len(alone) == len(ending):
+            return event, finish_payload
+        payload = orjson.dumps(finish)
+        return with_data(event, payload), payload
 
     def output_texts(self) -> list[str]:
         texts = []

@@ -61,6 +61,7 @@ class ShadowCall(Interface):
     task: str | None
     model_id: str | None
     requested_model: str | None
+    deployment: str | None  # the label of the deployment that served it
 
 
 class ShadowEvaluator:
@@ -94,8 +95,10 @@ class ShadowEvaluator:
     ) -> bool:
         """Start a background shadow evaluation of `call` if its rule samples it.
 
-        `answer_body` is the parsed response the client got (any metered protocol) or, for
-        a stream, its answer text. Returns whether an evaluation was started.
+        `answer_body` is the parsed response as the upstream sent it (any metered protocol;
+        without the annotation line) or, for a stream, its answer text. A call served by
+        the rule's candidate itself is never taken. Returns whether an evaluation was
+        started.
         """
         if not 200 <= call.status_code < 300 or call.task is None or request_body is None:
             return False
@@ -105,6 +108,8 @@ class ShadowEvaluator:
         dep = self._deployments.get(rule.candidate)
         if dep is None or not _speaks(dep, call.endpoint):
             return False
+        if call.deployment == dep.label:  # the candidate itself served it (re-routed, or
+            return False  # asked for by name): comparing it with itself proves nothing
         if len(self._tasks) >= self.settings.max_concurrency:
             return self._skip("busy")
         if not self._budget_left():
@@ -209,12 +214,14 @@ def shadow_body(request: Mapping[str, Any], dep: Deployment) -> bytes:
 def verdict_row(call: ShadowCall, rule: ShadowRule, dep: Deployment, *, started: datetime,
                 status: int | None, verdict: str, usage: TokenUsage | None, usage_source: str,
                 imp: Impacts | None, latency_s: float) -> dict[str, Any]:
-    """One `shadow_verdicts` row: verdict, tokens and impacts, no text."""
+    """One `shadow_verdicts` row: verdict, tokens and impacts, no text. `candidate` is
+    the name rules use (`shadow.rules[].candidate`, `route.rules[].to`), so route rules
+    find their evidence also when the deployment has an `id`."""
     usage = usage or TokenUsage()
     return {
         "created_at": started, "request_id": call.request_id, "team": call.team,
         "task": rule.task, "model": call.model_id or call.requested_model,
-        "candidate": dep.label, "candidate_model": imp.model_id if imp else None,
+        "candidate": rule.candidate, "candidate_model": imp.model_id if imp else None,
         "comparison": rule.comparison, "verdict": verdict, "status_code": status,
         "input_tokens": usage.input_tokens, "cached_input_tokens": usage.cached_input_tokens,
         "output_tokens": usage.output_tokens, "reasoning_tokens": usage.reasoning_tokens,

@@ -236,7 +236,7 @@ class ShadowVerdictRow(Base):
     team: Mapped[str] = mapped_column(String)
     task: Mapped[str] = mapped_column(String(16))
     model: Mapped[str | None] = mapped_column(String)  # what answered the client
-    candidate: Mapped[str] = mapped_column(String)  # deployment label
+    candidate: Mapped[str] = mapped_column(String)  # deployment name, as rules name it
     candidate_model: Mapped[str | None] = mapped_column(String)  # catalog id it was estimated as
     comparison: Mapped[str] = mapped_column(String(16))  # label | fields | exact
     verdict: Mapped[str] = mapped_column(String(16))  # agree | disagree | error

@@ -22,6 +22,23 @@ def mock_upstream() -> Iterator[str]:
 GatewayFactory = Callable[..., Gateway]
 
 
+def gateway_env(upstream: str, database_url: str, folder: Path,
+                master_key: str | None = MASTER_KEY) -> dict[str, str]:
+    """The environment of a test gateway on `upstream` (…/v1), its spool file in `folder`."""
+    env = {
+        "WATTGATE_DATABASE_URL": database_url,
+        "WATTGATE_UPSTREAM_BASE_URL": upstream,
+        "WATTGATE_UPSTREAM_API_KEY": "sk-upstream-secret",
+        "WATTGATE_SPOOL_PATH": str(folder / "spool.jsonl"),
+        "WATTGATE_KEY_CACHE_TTL_S": "0.5",
+        # the mock upstream's behaviour switches, sent by tests with team keys
+        "WATTGATE_FORWARD_HEADERS": "x-mock-*",
+    }
+    if master_key:
+        env["WATTGATE_MASTER_KEY"] = master_key
+    return env
+
+
 @pytest.fixture
 def make_gateway(mock_upstream: str, sqlite_url: str, tmp_path: Path) -> Iterator[GatewayFactory]:
     """Start Wattgates; each is stopped (cleanly, flushing usage) at the end of the test."""
@@ -34,17 +51,7 @@ def make_gateway(mock_upstream: str, sqlite_url: str, tmp_path: Path) -> Iterato
         config: str | None = None,
         **env: str,
     ) -> Gateway:
-        base = {
-            "WATTGATE_DATABASE_URL": database_url or sqlite_url,
-            "WATTGATE_UPSTREAM_BASE_URL": mock_upstream,
-            "WATTGATE_UPSTREAM_API_KEY": "sk-upstream-secret",
-            "WATTGATE_SPOOL_PATH": str(tmp_path / "spool.jsonl"),
-            "WATTGATE_KEY_CACHE_TTL_S": "0.5",
-            # the mock upstream's behaviour switches, sent by tests with team keys
-            "WATTGATE_FORWARD_HEADERS": "x-mock-*",
-        }
-        if master_key:
-            base["WATTGATE_MASTER_KEY"] = master_key
+        base = gateway_env(mock_upstream, database_url or sqlite_url, tmp_path, master_key)
         config_path = None
         if config is not None:
             config_path = str(tmp_path / f"wattgate-{len(started)}.yaml")
