@@ -6,8 +6,9 @@ not stored yet or came after that read (kept in memory, deduplicated by event id
 one replica a total is exact at once; calls served by other replicas appear once they
 are written and the read is refreshed (within `max_age_s` plus their write delay).
 
-The request path uses `resolve` (before forwarding, for `previous_response_id`) and
-`running_wh` (for the annotation); `add` is called for every recorded event; the
+The request path uses `resolve` (before forwarding, for a `previous_response_id` this
+replica has not seen: one indexed read, bounded by `timeout_s`) and `running_wh` (for
+the annotation, never waiting); `add` is called for every recorded event; the
 conversations API uses `total` with a fresh read.
 """
 
@@ -113,6 +114,7 @@ class ConversationTotals:
         self._by_key: dict[str, dict[str, dict[str, Any]]] = {}
         self._reads: OrderedDict[tuple[str | None, str], _Read] = OrderedDict()
         self._responses: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._refreshing: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     def add(self, event: UsageEvent) -> None:
         """Remember a recorded call of a conversation (no-op for calls without one)."""
@@ -184,29 +186,36 @@ class ConversationTotals:
                 total.add(call)
         return total
 
-    async def running_wh(self, team: str, conversation_id: str | None,
-                         current: UsageEvent | None = None) -> float | None:
-        """The conversation's energy so far, in Wh, including `current` (the call being
-        answered, once, whether or not it was recorded yet). None when there is no
-        conversation or the total cannot be read within `timeout_s`: the annotation then
-        leaves the running total out rather than show a wrong one."""
+    def running_wh(self, team: str, conversation_id: str | None) -> float | None:
+        """The conversation's energy so far, in Wh, as this replica knows it without
+        waiting: its last read of the stored calls plus the calls it recorded since. None
+        when there is no conversation or it was never read here. A read starts in the
+        background then, and when the last one is `max_age_s` old, so the next call has
+        it: the request path never waits on the database for a running total."""
         if conversation_id is None:
             return None
-        try:
-            total = await self.total(team, conversation_id, timeout_s=self.timeout_s)
-        except Exception as exc:
-            log.warning("conversation total for %s unavailable (%s)", conversation_id, exc)
+        read = self._reads.get((team, conversation_id))
+        if read is None or time.monotonic() - read.at >= self.max_age_s:
+            self._refresh_soon(team, conversation_id)
+        if read is None:
             return None
-        wh = total.sums["energy_wh"]
-        if current is not None and not self._counted(current, conversation_id):
-            wh += current.energy_wh
+        wh = read.total.sums["energy_wh"]
+        for event_id, call in self._by_key.get(conversation_id, {}).items():
+            if event_id not in read.ids and call["team"] == team:
+                wh += call["energy_wh"] or 0.0
         return wh
 
-    def _counted(self, event: UsageEvent, conversation_id: str) -> bool:
-        if event.event_id in self._by_key.get(conversation_id, {}):
-            return True
-        read = self._reads.get((event.team, conversation_id))
-        return read is not None and event.event_id in read.ids
+    def _refresh_soon(self, team: str, conversation_id: str) -> None:
+        key = (team, conversation_id)
+        if key not in self._refreshing:
+            self._refreshing[key] = asyncio.ensure_future(self._refresh(team, conversation_id))
+            self._refreshing[key].add_done_callback(lambda _: self._refreshing.pop(key, None))
+
+    async def _refresh(self, team: str, conversation_id: str) -> None:
+        try:
+            await self.total(team, conversation_id, max_age_s=0.0, timeout_s=self.timeout_s)
+        except Exception as exc:  # the database is slow or down: try again on a later call
+            log.warning("conversation total for %s unavailable (%s)", conversation_id, exc)
 
     def _forget(self, event_id: str) -> None:
         entry = self._recent.pop(event_id, None)

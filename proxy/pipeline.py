@@ -184,6 +184,9 @@ class Gateway:
         reference = conversation_id(call.headers.map, request, endpoint)
         if reference is not None:
             call.conversation_id = await rt.conversations.resolve(caller.team, reference)
+            if call.annotate:
+                call.conversation_wh = rt.conversations.running_wh(caller.team,
+                                                                   call.conversation_id)
         call.end_user = rt.end_users.identify(request, endpoint, call.headers.map)
 
     async def _answer(self, call: Call, send: Send) -> None:
@@ -202,10 +205,6 @@ class Gateway:
             )
             self._record_failure(call, exc, call.t0, final=True)
             return
-        if call.annotate and call.conversation_id is not None:
-            call.conversation_wh = await self.rt.conversations.running_wh(
-                call.caller.team, call.conversation_id
-            )
         if isinstance(answer, BodyAnswer):
             await self._send_body(call, answer, send)
         else:
