@@ -19,6 +19,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -204,6 +205,16 @@ class ConversationTotals:
             if event_id not in read.ids and call["team"] == team:
                 wh += call["energy_wh"] or 0.0
         return wh
+
+    async def settled_wh(self, team: str, conversation_id: str, *, wait_s: float) -> float | None:
+        """`running_wh` once a background read of the conversation, if one is running, has
+        landed or `wait_s` has passed: the answer path gives the read the upstream's time
+        plus at most `wait_s`, on a conversation's first answer on this replica only."""
+        reading = self._refreshing.get((team, conversation_id))
+        if reading is not None:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reading), wait_s)
+        return self.running_wh(team, conversation_id)
 
     def _refresh_soon(self, team: str, conversation_id: str) -> None:
         key = (team, conversation_id)

@@ -67,6 +67,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wattgate.gateway")
 
+# How long an annotated answer may wait, past the upstream's own time, for the first read
+# of its conversation's stored calls (only on a conversation's first answer here).
+_FIRST_READ_WAIT_S = 0.25
+
 
 class Gateway:
     def __init__(self, runtime: Runtime) -> None:
@@ -205,6 +209,10 @@ class Gateway:
             )
             self._record_failure(call, exc, call.t0, final=True)
             return
+        if call.annotate and call.conversation_id is not None and call.conversation_wh is None:
+            call.conversation_wh = await self.rt.conversations.settled_wh(
+                call.caller.team, call.conversation_id, wait_s=_FIRST_READ_WAIT_S
+            )
         if isinstance(answer, BodyAnswer):
             await self._send_body(call, answer, send)
         else:

@@ -38,9 +38,8 @@ def setup(make_gateway: GatewayFactory, mock_upstream: str, db_url: str) -> Iter
     assert assert_never_stored(db_url, SECRET, ["usage_events"]) > 0
 
 
-def running_total(text: str, impacts: dict[str, Any], total_wh: float | None) -> None:
-    """`text` ends with the line for `impacts` showing `total_wh` for the conversation
-    (None: no running total, as on a conversation's first answer on a replica)."""
+def running_total(text: str, impacts: dict[str, Any], total_wh: float) -> None:
+    """`text` ends with the line for `impacts` showing `total_wh` for the conversation."""
     expected = ANNOTATION_PREFIX + render_annotation(impacts, EN, conversation_wh=total_wh)
     assert text.endswith(expected), (text, expected)
     assert text.count("⚡") == 1
@@ -66,8 +65,9 @@ def test_header_conversation_across_protocols(setup: Setup) -> None:
     (alone,) = rows_of(setup.database_url, [unrelated.headers["x-request-id"]])
     assert alone["conversation_id"] is None
 
-    first = chat.parse()  # the first answer: the gateway starts reading the conversation
-    running_total(first.choices[0].message.content or "", first.model_extra["impacts"], None)
+    first = chat.parse()
+    running_total(first.choices[0].message.content or "", first.model_extra["impacts"],
+                  rows[0]["energy_wh"])
     second = message.parse()
     running_total(second.content[-1].text, second.model_extra["impacts"],
                   rows[0]["energy_wh"] + rows[1]["energy_wh"])
@@ -95,7 +95,8 @@ def test_responses_chain_is_one_conversation_per_team(setup: Setup) -> None:
     third = stream.get_final_response()
     rows = rows_of(setup.database_url, [first.id, second.id, third.id], "response_id")
     assert [r["conversation_id"] for r in rows] == [None, first.id, first.id]
-    running_total(second.output_text, second.model_extra["impacts"], None)  # first read
+    running_total(second.output_text, second.model_extra["impacts"],
+                  rows[0]["energy_wh"] + rows[1]["energy_wh"])
     running_total(third.output_text, events[-1].response.model_extra["impacts"],
                   sum(r["energy_wh"] for r in rows))
     body = totals(setup, "notes", first.id).json()
@@ -109,7 +110,7 @@ def test_responses_chain_is_one_conversation_per_team(setup: Setup) -> None:
         extra_headers={"x-wattgate-annotate": "on"})
     (row,) = rows_of(setup.database_url, [other.id], "response_id")
     assert row["conversation_id"] == first.id and row["team"] == "other"
-    running_total(other.output_text, other.model_extra["impacts"], None)  # its first answer
+    running_total(other.output_text, other.model_extra["impacts"], row["energy_wh"])
     assert totals(setup, "other", first.id).json()["requests"] == 1
     assert totals(setup, "notes", first.id).json()["requests"] == 3
 
