@@ -72,6 +72,7 @@ class _Plan(NamedTuple):
     emb_w: float  # factor lifetime and service share add to embodied's range, either way
     measured: tuple[float, float] | None  # IT J per output, per input token (declared)
     encoder: bool  # no decoding: output tokens cost nothing
+    hidden_reasoning: bool  # reasoning tokens the usage leaves out are imputed
     zone: str
     grid: float  # static g CO2e/kWh of the zone
     market: float | None  # market-based g CO2e/kWh (supplier-specific or declared)
@@ -220,7 +221,6 @@ def _decoder_loads(
     precision: str,
     warns: list[str],
 ) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
-    batches = Span.exact(batch) if batch is not None else serving.BATCH
     fitted: dict[int, tuple[int, str]] = {}
 
     def footprint(i: int) -> tuple[int, str]:
@@ -231,7 +231,8 @@ def _decoder_loads(
             fitted[i] = (g, _fitting_precision(total, precision, gpu, g, warns if i == 1 else []))
         return fitted[i]
 
-    def load(i: int, b: float) -> Load:
+    def load(i: int, streams: float) -> Load:
+        """Parameter corner `i`; `streams` per GPU, or the declared batch per replica."""
         g, prec = footprint(i)
         return decoder_load(
             active_b=profile.active_b[i],
@@ -239,17 +240,18 @@ def _decoder_loads(
             weight_bytes=bytes_per_param(prec),
             gpu=gpu,
             gpu_count=g,
-            batch=b,
+            batch=batch if batch is not None else streams * g,
         )
 
-    central = load(1, batches.mid)
+    streams = serving.STREAMS_PER_GPU
+    central = load(1, streams.mid)
     loads = [central]
     dims: list[tuple[int, int]] = []
     if profile.active_b[0] != profile.active_b[2] or profile.total_b[0] != profile.total_b[2]:
-        loads += [load(0, batches.mid), load(2, batches.mid)]
+        loads += [load(0, streams.mid), load(2, streams.mid)]
         dims.append((len(loads) - 2, len(loads) - 1))
     if batch is None:
-        loads += [load(1, batches.lo), load(1, batches.hi)]
+        loads += [load(1, streams.lo), load(1, streams.hi)]
         dims.append((len(loads) - 2, len(loads) - 1))
     return tuple(loads), tuple(dims), central
 
@@ -412,6 +414,7 @@ def _plan(
         emb_w=emb_w,
         measured=measured,
         encoder=encoder,
+        hidden_reasoning=profile.hidden_reasoning and not encoder,
         zone=mix.zone,
         grid=mix.gco2e_per_kwh,
         market=market,
@@ -587,6 +590,7 @@ def _impacts(
         emb_w,
         measured,
         encoder,
+        hidden_reasoning,
         zone,
         static_grid,
         market,
@@ -600,14 +604,28 @@ def _impacts(
     n_in, n_out, n_cached, n_reason, call_warnings = usage
     out_e = 0 if embedding or encoder else n_out
     up2, down2 = eu, ed  # model error, then this call's spread over the coefficient assumptions
+    hidden = hidden_reasoning and n_reason == 0 and out_e > 0
+    if hidden:  # the count holds the answer only: add the reasoning it left out
+        reasoning = serving.HIDDEN_REASONING_PER_OUTPUT
+        call_warnings += (_hidden_warning(reasoning),)
+        ends = (round(out_e * (1.0 + reasoning.lo)), round(out_e * (1.0 + reasoning.hi)))
+        out_e = round(out_e * (1.0 + reasoning.mid))
     if n_in == 0 and out_e == 0:
         acc_j = host_j = 0.0
     elif measured is not None:
         acc_j, host_j = out_e * measured[0] + n_in * measured[1], 0.0
+        if hidden:
+            lo, hi = ((n * measured[0] + n_in * measured[1]) / acc_j for n in ends)
+            down2 += _log(lo) ** 2
+            up2 += _log(hi) ** 2
     else:
         gpu = call_joules(loads, n_in, n_cached, out_e)
         acc_j = gpu[0]
         host_j = acc_j * host + loads[0].host_call
+        if hidden:
+            lo, hi = (call_joules(loads[:1], n_in, n_cached, n)[0] / acc_j for n in ends)
+            down2 += _log(lo) ** 2
+            up2 += _log(hi) ** 2
         if dims and acc_j > 0.0:
             h1, active = 1.0 + host, acc_j + host_j
             for i, j in dims:
@@ -667,6 +685,14 @@ def _impacts(
 
 
 _log, _exp, _sqrt = math.log, math.exp, math.sqrt
+
+
+def _hidden_warning(per_output: Span) -> str:
+    return (
+        "reasoning-imputed: the usage reports no reasoning tokens for a model that always "
+        f"reasons and hides its reasoning; {per_output.mid:g} reasoning tokens per output token "
+        f"assumed ({per_output.lo:g}-{per_output.hi:g})"
+    )
 
 
 def _compat_impacts(

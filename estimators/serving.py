@@ -33,10 +33,23 @@ class Span(NamedTuple):
         )
 
 
-# Concurrent sequences per replica when the deployment does not declare `batch_size`:
-# EcoLogits' 64 as the centre, one doubling either way (a quarter to a half of vLLM's
-# default scheduler limit of 256). Long contexts lower it further (KV-cache room, per call).
-BATCH = Span(32.0, 64.0, 128.0)
+# Concurrent sequences per GPU of a replica when the deployment does not declare
+# `batch_size`: a replica of G GPUs carries G times this. Hosted APIs serve every model size
+# at similar per-stream speeds (40-110 tokens/s in EcoLogits' deployment data), and a decode
+# step's time is set by the weights and KV cache each GPU reads, so the streams a GPU can
+# carry at those speeds do not grow with the model's total size; more GPUs carry more
+# streams (ML.ENERGY v3: 2 H100 instead of 1 lift GPT-OSS 120B from batch 64 to 2,048;
+# DeepSeek's expert-parallel service: ~85 streams per H800 at 20-22 tokens/s). Centre:
+# EcoLogits' batch of 64 per 8-GPU server; one doubling either way. Long contexts lower it
+# further (KV-cache room, per call). See docs/methodology.md §4.
+STREAMS_PER_GPU = Span(4.0, 8.0, 16.0)
+# Hidden reasoning tokens per visible output token, for a model that always reasons and hides
+# its reasoning (`ModelProfile.hidden_reasoning`) when the usage reports none: the count then
+# holds the answer only (as when it is counted from the visible text). OpenAI's reasoning guide:
+# from a few hundred to tens of thousands of reasoning tokens per request; ML.ENERGY v3: the
+# same model (Qwen 3 32B) writes 11x the output tokens with reasoning on (7,035 against 627).
+# From as many reasoning tokens as answer tokens to ten times as many; geometric centre.
+HIDDEN_REASONING_PER_OUTPUT = Span(1.0, 3.2, 10.0)
 # Host (CPU, DRAM, NICs, fans) share of the active IT energy: EcoLogits' 1.2 kW per 8 GPUs at a
 # typical 0.6 kW GPU draw (0.2); Google's Gemini serving, 25 % host of a total that is 83 %
 # active (0.30); an 8 x H100 node at training peak, 8.4 kW measured with <= 5.6 kW of GPUs (0.33).
