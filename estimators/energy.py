@@ -49,7 +49,7 @@ GPU_MEMORY_UTILISATION = 0.9  # share of GPU memory for weights + KV cache (vLLM
 SCHEDULER_MAX_SEQS = 256  # vLLM's default max_num_seqs
 
 # -- encoders (embeddings, classifiers, rerankers) ----------------------------------------------
-ENCODER_MFU = 0.25  # short sequences, small matrices
+ENCODER_MFU = 0.25  # batch 1: one short sequence, small matrices (batched: PREFILL_MFU)
 ENCODER_LIGHT_POWER_FRACTION = 0.25  # GPU draw during a batch-1 forward pass, of TDP
 
 # -- EcoLogits 0.11.3 (ecologits/impacts/llm.py), compatibility mode only ------------------------
@@ -134,21 +134,25 @@ def decoder_load(
     gpu: GpuSpec,
     gpu_count: int,
     batch: float,
+    kv_scale: float = 1.0,
+    prefill_scale: float = 1.0,
 ) -> Load:
     """Coefficients of a decoder LLM on `gpu_count` x `gpu` serving `batch` sequences.
 
     `batch` is the scheduler's limit; per call, `gpu_joules` lowers it to what the
-    KV-cache room (`kv_cap`) holds at that call's context length.
+    KV-cache room (`kv_cap`) holds at that call's context length. `kv_scale` multiplies the
+    KV cache per token of the Llama-3 fit (another attention design); `prefill_scale` the
+    prefill energy (another prefill efficiency).
     """
     mem_j, kv_j, flop_j_gflop, step_j1 = _scaled(gpu)
     free_gb = GPU_MEMORY_UTILISATION * gpu_count * gpu.memory_gb - total_b * weight_bytes
-    kv_gb = kv_gb_per_token(active_b)
+    kv_gb = kv_gb_per_token(active_b) * kv_scale
     kv_cap = max(free_gb / kv_gb, 1.0)
     r = min(1.0, active_b / total_b)
     read_j = mem_j * BF16_BYTES * total_b
     step_j = gpu_count * step_j1
     flop_j = flop_j_gflop * 2.0 * active_b
-    pf = prefill_j_per_gflop(gpu)
+    pf = prefill_j_per_gflop(gpu) * prefill_scale
     e_in = pf * 2.0 * active_b
     return Load(
         e_out=(step_j + read_j * weights_read_fraction(r, batch)) / batch + flop_j,
@@ -181,9 +185,10 @@ def encoder_load(
 
     A pass has a fixed cost that does not shrink with the model: framework dispatch and
     kernel launches for `call_s` seconds, with the GPU at light load and the host busy;
-    `batch` concurrent calls share it. Compute adds 2 x parameters FLOPs per token.
+    `batch` concurrent calls share it. Compute adds 2 x parameters FLOPs per token, at a
+    batch-1 pass's low utilisation or, batched, at a prefill's.
     """
-    pf = prefill_j_per_gflop(gpu, ENCODER_MFU)
+    pf = prefill_j_per_gflop(gpu, ENCODER_MFU if batch <= 1 else PREFILL_MFU)
     e_in = pf * 2.0 * params_b
     light_w = gpu.tdp_w * ENCODER_LIGHT_POWER_FRACTION * gpu_count
     return Load(

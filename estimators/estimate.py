@@ -231,7 +231,7 @@ def _decoder_loads(
             fitted[i] = (g, _fitting_precision(total, precision, gpu, g, warns if i == 1 else []))
         return fitted[i]
 
-    def load(i: int, streams: float) -> Load:
+    def load(i: int, streams: float, kv: float = 1.0, prefill: float = 1.0) -> Load:
         """Parameter corner `i`; `streams` per GPU, or the declared batch per replica."""
         g, prec = footprint(i)
         return decoder_load(
@@ -241,6 +241,8 @@ def _decoder_loads(
             gpu=gpu,
             gpu_count=g,
             batch=batch if batch is not None else streams * g,
+            kv_scale=kv,
+            prefill_scale=prefill,
         )
 
     streams = serving.STREAMS_PER_GPU
@@ -253,6 +255,10 @@ def _decoder_loads(
     if batch is None:
         loads += [load(1, streams.lo), load(1, streams.hi)]
         dims.append((len(loads) - 2, len(loads) - 1))
+    if not profile.open_weights:  # attention design not published
+        kv = serving.KV_CACHE_SCALE
+        loads += [load(1, streams.mid, kv=kv.lo), load(1, streams.mid, kv=kv.hi)]
+        dims.append((len(loads) - 2, len(loads) - 1))
     return tuple(loads), tuple(dims), central
 
 
@@ -260,7 +266,8 @@ def _encoder_loads(
     profile: ModelProfile, gpu: GpuSpec, gpu_count: int | None, batch: float | None
 ) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
     batches = Span.exact(batch) if batch is not None else serving.ENCODER_BATCH
-    call, host = serving.ENCODER_CALL_S, serving.ENCODER_HOST_W
+    call = serving.ENCODER_CALL_S if batches.hi <= 1 else serving.ENCODER_BATCHED_PASS_S
+    host = serving.ENCODER_HOST_W
 
     def load(i: int, b: float, call_s: float, host_w: float) -> Load:
         return encoder_load(

@@ -50,6 +50,15 @@ STREAMS_PER_GPU = Span(4.0, 8.0, 16.0)
 # same model (Qwen 3 32B) writes 11x the output tokens with reasoning on (7,035 against 627).
 # From as many reasoning tokens as answer tokens to ten times as many; geometric centre.
 HIDDEN_REASONING_PER_OUTPUT = Span(1.0, 3.2, 10.0)
+# KV cache per context token, as a multiple of the Llama-3 fit (GQA with 8 KV heads), for a
+# model whose attention design is not published. Published designs span about a third of it
+# (DeepSeek-V3's multi-head latent attention, 70 KB per token against the fit's 236 KB;
+# GPT-OSS's alternating 128-token sliding windows) to twice it (fewer layers sharing a KV head).
+KV_CACHE_SCALE = Span(0.3, 1.0, 2.0)
+# Prefill energy as a multiple of the central model (45 % model-FLOPs utilisation in BF16 at
+# 0.85 x TDP): half with FP8 tensor cores (twice the dense FLOP/s on H100, datasheet) at the
+# same utilisation; 1.5x at 30 % utilisation (short prompts, prefill chunks shared with decode).
+PREFILL_SCALE = Span(0.5, 1.0, 1.5)
 # Host (CPU, DRAM, NICs, fans) share of the active IT energy: EcoLogits' 1.2 kW per 8 GPUs at a
 # typical 0.6 kW GPU draw (0.2); Google's Gemini serving, 25 % host of a total that is 83 %
 # active (0.30); an 8 x H100 node at training peak, 8.4 kW measured with <= 5.6 kW of GPUs (0.33).
@@ -69,8 +78,13 @@ MODEL_ERROR_ENCODER = 1.5
 MODEL_ERROR_MEASURED = 1.1
 
 # Encoders: one forward pass has a fixed cost (framework dispatch, kernel launches,
-# tokenisation) of a few to tens of milliseconds at batch 1, with the host busy meanwhile.
-ENCODER_CALL_S = Span(0.008, 0.015, 0.03)
+# tokenisation) with the host busy meanwhile. A batch-1 pipeline pays a few to tens of
+# milliseconds per call (Luccioni et al. 2024 measured 0.002 Wh per text classification:
+# about 25-35 ms of a server); a batching server pays less per pass and shares it: a BERT-base
+# pass of 8 short sequences takes 6 ms in eager PyTorch (Hugging Face Transformers benchmark
+# example, TITAN RTX), less with compiled runtimes (MLPerf Inference BERT, server scenario).
+ENCODER_CALL_S = Span(0.008, 0.015, 0.03)  # batch 1: per call
+ENCODER_BATCHED_PASS_S = Span(0.002, 0.006, 0.015)  # batched: per pass
 ENCODER_HOST_W = Span(150.0, 200.0, 300.0)  # one GPU's share of a server's CPU and DRAM
 ENCODER_BATCH = Span(8.0, 32.0, 128.0)  # calls per pass at a hosted embedding service
 
