@@ -1,4 +1,4 @@
-"""Per-token GPU energy of one deployment: the `wattgate-3` physics, and EcoLogits 0.11.3's
+"""Per-token GPU energy of one deployment: the Wattgate physics, and EcoLogits 0.11.3's
 formulas for compatibility mode. Pure arithmetic, no I/O; every constant is explained, with
 its source, in docs/methodology.md §3.
 
@@ -70,7 +70,8 @@ ECO_QUANT_BYTES = 2.0
 
 
 class Load(NamedTuple):
-    """GPU-energy coefficients of one deployment corner (joules; `gpu_joules` applies them)."""
+    """GPU-energy coefficients of one deployment corner (joules; `call_joules` applies them).
+    The fields `call_joules` reads come first, in its order."""
 
     e_out: float  # per output token at the configured batch: weights share + decode compute
     e_kv: float  # per output token per token of context: KV-cache reads
@@ -78,13 +79,14 @@ class Load(NamedTuple):
     e_attn: float  # per unit of (input² - cached²): prefill attention
     e_cached: float  # per cached input token
     e_call: float  # per call: fixed GPU cost of a low-batch encoder pass
-    host_call: float  # per call: host (CPU, DRAM) power over that pass
-    batch: float  # configured concurrent sequences
+    cap_ctx: float  # context above which `batch` sequences no longer fit (kv_cap / batch)
     kv_cap: float  # context tokens the free GPU memory holds (inf: never binding)
     step_j: float  # per decode step, fixed (GPUs x STEP_J)
     read_j: float  # per decode step, to read every weight once
-    moe_r: float  # active / total parameters (1.0: dense)
+    log_idle_expert: float  # ln(1 - active/total): a token leaves this share unread (-inf: dense)
     flop_j: float  # per output token, decode compute
+    host_call: float  # per call: host (CPU, DRAM) power over that pass
+    batch: float  # configured concurrent sequences
     gpu_count: int
 
 
@@ -105,6 +107,12 @@ def kv_gb_per_token(active_b: float) -> float:
 def attention_width(active_b: float) -> float:
     """Layers x model width, for the attention FLOPs of a pair of tokens (4 x this)."""
     return ATTN_COEF * active_b**ATTN_EXP
+
+
+def log_idle_expert(moe_r: float) -> float:
+    """ln of the share of a mixture's weights one token does not read (-inf for a dense
+    model), so that `batch` tokens leave exp(batch x this) of them unread."""
+    return -math.inf if moe_r >= 1.0 else math.log1p(-moe_r)
 
 
 def weights_read_fraction(moe_r: float, batch: float) -> float:
@@ -163,10 +171,11 @@ def decoder_load(
         e_call=0.0,
         host_call=0.0,
         batch=float(batch),
+        cap_ctx=kv_cap / batch,
         kv_cap=kv_cap,
         step_j=step_j,
         read_j=read_j,
-        moe_r=r,
+        log_idle_expert=log_idle_expert(r),
         flop_j=flop_j,
         gpu_count=gpu_count,
     )
@@ -200,10 +209,11 @@ def encoder_load(
         e_call=call_s * light_w / batch,
         host_call=call_s * host_w / batch,
         batch=float(batch),
+        cap_ctx=math.inf,
         kv_cap=math.inf,
         step_j=0.0,
         read_j=0.0,
-        moe_r=1.0,
+        log_idle_expert=-math.inf,
         flop_j=0.0,
         gpu_count=gpu_count,
     )
@@ -215,9 +225,11 @@ def call_joules(loads: tuple[Load, ...], n_in: int, n_cached: int, n_out: int) -
     call's context would not fit `batch` sequences in the KV-cache room, the batch shrinks
     to what fits."""
     ctx = n_in + n_out * 0.5
+    kv_tokens = n_out * ctx
     uncached = n_in - n_cached
     squares = n_in * n_in - n_cached * n_cached
     out = []
+    append = out.append
     for (
         e_out,
         e_kv,
@@ -225,27 +237,32 @@ def call_joules(loads: tuple[Load, ...], n_in: int, n_cached: int, n_out: int) -
         e_attn,
         e_cached,
         e_call,
-        _,
-        batch,
+        cap_ctx,
         kv_cap,
         step_j,
         read_j,
-        moe_r,
+        log_idle,
         flop_j,
         _,
+        _,
+        _,
     ) in loads:
-        if n_out and ctx * batch > kv_cap:
+        if ctx > cap_ctx and n_out:
             b = kv_cap / ctx
             b = b if b > 1.0 else 1.0
-            e_out = (step_j + read_j * weights_read_fraction(moe_r, b)) / b + flop_j
-        out.append(
-            n_out * (e_out + e_kv * ctx)
+            e_out = (step_j + read_j * (1.0 - _exp(b * log_idle))) / b + flop_j
+        append(
+            n_out * e_out
+            + kv_tokens * e_kv
             + uncached * e_in
             + e_attn * squares
             + n_cached * e_cached
             + e_call
         )
     return out
+
+
+_exp = math.exp
 
 
 def gpu_joules(load: Load, n_in: int, n_cached: int, n_out: int) -> float:

@@ -44,7 +44,7 @@ from estimators.overrides import Overrides
 from estimators.serving import Span
 from estimators.types import Assumptions, Breakdown, Impacts, Range, new_impacts
 
-METHOD_VERSION = "wattgate-3"
+METHOD_VERSION = "wattgate-4"
 METHOD = f"{METHOD_VERSION} (ecologits-data {ecologits_data.DATA_VERSION})"
 COMPAT_METHOD = f"ecologits-compat (ecologits {ecologits_data.DATA_VERSION} formulas)"
 KINDS = frozenset({"chat", "completion", "embedding", "responses", "messages"})
@@ -507,7 +507,7 @@ def estimate(
 
     Token counts follow OpenAI: `cached_input_tokens` is part of `input_tokens`,
     `reasoning_tokens` part of `output_tokens` (inconsistent values are clamped, with a
-    warning). The `wattgate-3` estimate depends on tokens, model and deployment; a measured
+    warning). The Wattgate estimate depends on tokens, model and deployment; a measured
     `latency_s` and `ttft_s` are validated and only used by `ecologits_compat=True` (which
     caps the modelled time with the latency, as EcoLogits does). Unknown models never
     raise; invalid arguments raise `EstimatorError`.
@@ -634,19 +634,18 @@ def _impacts(
             down2 += _log(lo) ** 2
             up2 += _log(hi) ** 2
         if dims and acc_j > 0.0:
-            h1, active = 1.0 + host, acc_j + host_j
+            h1, inv = 1.0 + host, 1.0 / acc_j
+            if encoder:  # a fixed host part per call: compare the active IT energy
+                inv = 1.0 / (acc_j + host_j)
+                gpu = [g * h1 + load.host_call for g, load in zip(gpu, loads, strict=True)]
+            # host and idle scale with the GPU energy: its ratio suffices
             for i, j in dims:
-                if encoder:  # a fixed host part per call: compare the active IT energy
-                    a = (gpu[i] * h1 + loads[i].host_call) / active
-                    b = (gpu[j] * h1 + loads[j].host_call) / active
-                else:  # host and idle scale with the GPU energy: its ratio suffices
-                    a, b = gpu[i] / acc_j, gpu[j] / acc_j
-                hi, lo = (a, b) if a > b else (b, a)
-                if hi > 1.0:
-                    x = _log(hi)
-                    up2 += x * x
-                if lo < 1.0:
-                    x = _log(lo)
+                x, y = _log(gpu[i] * inv), _log(gpu[j] * inv)
+                if x > y:
+                    x, y = y, x
+                if y > 0.0:
+                    up2 += y * y
+                if x < 0.0:
                     down2 += x * x
     acc_wh = acc_j / 3600.0
     active_wh = acc_wh + host_j / 3600.0
