@@ -143,14 +143,12 @@ def decoder_load(
     gpu_count: int,
     batch: float,
     kv_scale: float = 1.0,
-    prefill_scale: float = 1.0,
 ) -> Load:
     """Coefficients of a decoder LLM on `gpu_count` x `gpu` serving `batch` sequences.
 
     `batch` is the scheduler's limit; per call, `gpu_joules` lowers it to what the
     KV-cache room (`kv_cap`) holds at that call's context length. `kv_scale` multiplies the
-    KV cache per token of the Llama-3 fit (another attention design); `prefill_scale` the
-    prefill energy (another prefill efficiency).
+    KV cache per token of the Llama-3 fit (another attention design).
     """
     mem_j, kv_j, flop_j_gflop, step_j1 = _scaled(gpu)
     free_gb = GPU_MEMORY_UTILISATION * gpu_count * gpu.memory_gb - total_b * weight_bytes
@@ -160,7 +158,7 @@ def decoder_load(
     read_j = mem_j * BF16_BYTES * total_b
     step_j = gpu_count * step_j1
     flop_j = flop_j_gflop * 2.0 * active_b
-    pf = prefill_j_per_gflop(gpu) * prefill_scale
+    pf = prefill_j_per_gflop(gpu)
     e_in = pf * 2.0 * active_b
     return Load(
         e_out=(step_j + read_j * weights_read_fraction(r, batch)) / batch + flop_j,

@@ -231,8 +231,9 @@ def _decoder_loads(
             fitted[i] = (g, _fitting_precision(total, precision, gpu, g, warns if i == 1 else []))
         return fitted[i]
 
-    def load(i: int, streams: float, kv: float = 1.0, prefill: float = 1.0) -> Load:
-        """Parameter corner `i`; `streams` per GPU, or the declared batch per replica."""
+    def load(i: int, end: int, kv: float = 1.0) -> Load:
+        """Parameter corner `i` at concurrency `end` (0 low, 1 central, 2 high) of its
+        replica, or at the declared batch."""
         g, prec = footprint(i)
         return decoder_load(
             active_b=profile.active_b[i],
@@ -240,24 +241,22 @@ def _decoder_loads(
             weight_bytes=bytes_per_param(prec),
             gpu=gpu,
             gpu_count=g,
-            batch=batch if batch is not None else streams * g,
+            batch=batch if batch is not None else serving.concurrency(g)[end],
             kv_scale=kv,
-            prefill_scale=prefill,
         )
 
-    streams = serving.STREAMS_PER_GPU
-    central = load(1, streams.mid)
+    central = load(1, 1)
     loads = [central]
     dims: list[tuple[int, int]] = []
     if profile.active_b[0] != profile.active_b[2] or profile.total_b[0] != profile.total_b[2]:
-        loads += [load(0, streams.mid), load(2, streams.mid)]
+        loads += [load(0, 1), load(2, 1)]
         dims.append((len(loads) - 2, len(loads) - 1))
     if batch is None:
-        loads += [load(1, streams.lo), load(1, streams.hi)]
+        loads += [load(1, 0), load(1, 2)]
         dims.append((len(loads) - 2, len(loads) - 1))
     if not profile.open_weights:  # attention design not published
         kv = serving.KV_CACHE_SCALE
-        loads += [load(1, streams.mid, kv=kv.lo), load(1, streams.mid, kv=kv.hi)]
+        loads += [load(1, 1, kv=kv.lo), load(1, 1, kv=kv.hi)]
         dims.append((len(loads) - 2, len(loads) - 1))
     return tuple(loads), tuple(dims), central
 

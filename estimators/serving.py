@@ -33,16 +33,28 @@ class Span(NamedTuple):
         )
 
 
-# Concurrent sequences per GPU of a replica when the deployment does not declare
-# `batch_size`: a replica of G GPUs carries G times this. Hosted APIs serve every model size
-# at similar per-stream speeds (40-110 tokens/s in EcoLogits' deployment data), and a decode
-# step's time is set by the weights and KV cache each GPU reads, so the streams a GPU can
-# carry at those speeds do not grow with the model's total size; more GPUs carry more
-# streams (ML.ENERGY v3: 2 H100 instead of 1 lift GPT-OSS 120B from batch 64 to 2,048;
-# DeepSeek's expert-parallel service: ~85 streams per H800 at 20-22 tokens/s). Centre:
-# EcoLogits' batch of 64 per 8-GPU server; one doubling either way. Long contexts lower it
-# further (KV-cache room, per call). See docs/methodology.md §4.
-STREAMS_PER_GPU = Span(4.0, 8.0, 16.0)
+# Concurrent sequences a replica of G GPUs carries when the deployment does not declare
+# `batch_size` (docs/methodology.md §3.3, §4). The streams a GPU carries at the per-stream
+# speeds hosted APIs serve (40-110 tokens/s whatever the model's size, EcoLogits' deployment
+# data) depend on the weights and KV cache each GPU reads, not on the model's total size, so
+# a replica's concurrency grows with its GPUs (ML.ENERGY v3: 2 H100 instead of 1 lift GPT-OSS
+# 120B from batch 64 to 2,048; DeepSeek's expert-parallel service: about 85 streams per H800).
+# Low: 4 per GPU, a replica held back by its latency target or its demand (the node share per
+# request of Jegham et al. implies 2-11). High: 16 per GPU, or for a small replica EcoLogits'
+# 64, which one GPU holding a small model reaches easily (ML.ENERGY: Llama 3.1 8B on one H100
+# up to batch 256). Central: their geometric mean (16 on one GPU, 8 per GPU from four GPUs).
+STREAMS_LOW_PER_GPU = 4.0
+STREAMS_HIGH_PER_GPU = 16.0
+REPLICA_HIGH = 64.0
+
+
+def concurrency(gpus: int) -> Span:
+    """(low, central, high) concurrent sequences of a replica of `gpus` GPUs."""
+    lo = STREAMS_LOW_PER_GPU * gpus
+    hi = max(STREAMS_HIGH_PER_GPU * gpus, REPLICA_HIGH)
+    return Span(lo, math.sqrt(lo * hi), hi)
+
+
 # Hidden reasoning tokens per visible output token, for a model that always reasons and hides
 # its reasoning (`ModelProfile.hidden_reasoning`) when the usage reports none: the count then
 # holds the answer only (as when it is counted from the visible text). OpenAI's reasoning guide:
@@ -55,10 +67,6 @@ HIDDEN_REASONING_PER_OUTPUT = Span(1.0, 3.2, 10.0)
 # (DeepSeek-V3's multi-head latent attention, 70 KB per token against the fit's 236 KB;
 # GPT-OSS's alternating 128-token sliding windows) to twice it (fewer layers sharing a KV head).
 KV_CACHE_SCALE = Span(0.3, 1.0, 2.0)
-# Prefill energy as a multiple of the central model (45 % model-FLOPs utilisation in BF16 at
-# 0.85 x TDP): half with FP8 tensor cores (twice the dense FLOP/s on H100, datasheet) at the
-# same utilisation; 1.5x at 30 % utilisation (short prompts, prefill chunks shared with decode).
-PREFILL_SCALE = Span(0.5, 1.0, 1.5)
 # Host (CPU, DRAM, NICs, fans) share of the active IT energy: EcoLogits' 1.2 kW per 8 GPUs at a
 # typical 0.6 kW GPU draw (0.2); Google's Gemini serving, 25 % host of a total that is 83 %
 # active (0.30); an 8 x H100 node at training peak, 8.4 kW measured with <= 5.6 kW of GPUs (0.33).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from estimators import Impacts, Overrides, estimate
-from estimators.serving import HIDDEN_REASONING_PER_OUTPUT, HOST_SHARE, STREAMS_PER_GPU
+from estimators.serving import HIDDEN_REASONING_PER_OUTPUT, HOST_SHARE, concurrency
 
 H100x4 = {"gpu": "H100", "gpu_count": 4}
 
@@ -173,8 +173,11 @@ def test_concurrency_follows_the_gpus_of_a_replica() -> None:
                        output_tokens=500, provider="vllm", hardware=hw)
         return imp.assumptions.batch_size
 
-    assert batch(gpu_count=8) == 2 * batch(gpu_count=4) == 8 * STREAMS_PER_GPU.mid
+    assert batch(gpu_count=8) == 2 * batch(gpu_count=4) == concurrency(8).mid
     assert batch(gpu_count=8, batch_size=100) == 100  # a declared batch is the batch
+    # a single GPU holding a small model can be filled further than its share of a large replica
+    one, eight = concurrency(1), concurrency(8)
+    assert one.hi / one.lo > eight.hi / eight.lo and one.mid > eight.mid / 8
     # a small model on one GPU carries fewer streams than a large one spread over many,
     # so its weights are shared by fewer tokens: it costs more per token than its size says
     small = estimate("gpt-4o-mini", input_tokens=100, output_tokens=300)
