@@ -4,8 +4,9 @@ Run: .venv/bin/python bench/estimator_speed.py   (prints a markdown table)
 
 Each figure is the best of 5 timed runs of >= 0.2 s (GC on, catalog caches warm on both
 sides); the three calls of a case are timed in turn, round after round, so that load from
-other jobs weighs on both sides of a ratio. The speed-up is reported for both `estimate` modes (Wattgate method and
-`ecologits_compat=True`), and the minimum is taken over all of them, rounded down.
+other jobs weighs on both sides of a ratio. The speed-up is reported for both `estimate`
+modes (Wattgate method and `ecologits_compat=True`), and the minimum is taken over all of
+them, rounded down.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def _loop_count(fn: Callable[[], object], min_time: float) -> int:
         n *= 2
 
 
-def per_call_us(fns: list[Callable[[], object]], rounds: int = 5, min_time: float = 0.2) -> list[float]:
+def per_call_us(
+    fns: list[Callable[[], object]], rounds: int = 5, min_time: float = 0.2
+) -> list[float]:
     """Best per-call time of each of `fns`, µs. The functions are timed in turn, round after
     round, so a burst of load from other jobs slows every side of a ratio alike."""
     counts = [_loop_count(fn, min_time) for fn in fns]

@@ -169,8 +169,13 @@ def test_ranges_come_from_the_assumptions_that_are_unknown() -> None:
 
 def test_concurrency_follows_the_gpus_of_a_replica() -> None:
     def batch(**hw: int | str) -> float:
-        imp = estimate("meta-llama/Llama-3.1-70B-Instruct", input_tokens=500,
-                       output_tokens=500, provider="vllm", hardware=hw)
+        imp = estimate(
+            "meta-llama/Llama-3.1-70B-Instruct",
+            input_tokens=500,
+            output_tokens=500,
+            provider="vllm",
+            hardware=hw,
+        )
         return imp.assumptions.batch_size
 
     assert batch(gpu_count=8) == 2 * batch(gpu_count=4) == concurrency(8).mid
@@ -230,9 +235,7 @@ def test_hidden_reasoning_left_out_of_the_count_is_imputed() -> None:
     assert any(w.startswith("reasoning-imputed") for w in visible.warnings)
     # the central estimate is the call with the imputed reasoning counted
     counted = round(1000 * (1 + per_output.mid))
-    full = estimate(
-        "o3", input_tokens=1000, output_tokens=counted, reasoning_tokens=counted - 1000
-    )
+    full = estimate("o3", input_tokens=1000, output_tokens=counted, reasoning_tokens=counted - 1000)
     assert visible.energy_wh.value == pytest.approx(full.energy_wh.value)
     assert visible.accelerator_wh.value == pytest.approx(full.accelerator_wh.value)
     # not knowing how much it reasoned widens the range both ways
