@@ -263,6 +263,29 @@ def call_joules(loads: tuple[Load, ...], n_in: int, n_cached: int, n_out: int) -
 _exp = math.exp
 
 
+class DecodeEnds(NamedTuple):
+    """Both ends of an assumption that changes only the decode coefficients of a central
+    `Load` (the concurrency, the KV-cache size), as differences from it. A call that no
+    batch cap touches costs the central call plus `n_out · d_out + n_out · ctx · d_kv` at
+    each end (ctx as in `call_joules`); the ends' own loads serve the calls a cap touches."""
+
+    d_out_lo: float  # e_out(lo) - e_out(central), J per output token
+    d_kv_lo: float  # e_kv(lo) - e_kv(central), J per output token per context token
+    d_out_hi: float
+    d_kv_hi: float
+    cap_ctx: float  # the shortest context at which the central load or an end is capped
+
+
+def decode_ends(central: Load, lo: Load, hi: Load) -> DecodeEnds:
+    return DecodeEnds(
+        lo.e_out - central.e_out,
+        lo.e_kv - central.e_kv,
+        hi.e_out - central.e_out,
+        hi.e_kv - central.e_kv,
+        min(central.cap_ctx, lo.cap_ctx, hi.cap_ctx),
+    )
+
+
 def gpu_joules(load: Load, n_in: int, n_cached: int, n_out: int) -> float:
     """GPU joules of one call under one `load` (see `call_joules`)."""
     return call_joules((load,), n_in, n_cached, n_out)[0]

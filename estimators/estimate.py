@@ -21,10 +21,12 @@ from estimators import ecologits_data, factors, serving
 from estimators.catalog import ModelProfile, custom_profile, resolve
 from estimators.energy import (
     ECO_BATCH,
+    DecodeEnds,
     EcoScenario,
     Load,
     bytes_per_param,
     call_joules,
+    decode_ends,
     decoder_load,
     ecologits_scenario,
     encoder_load,
@@ -57,6 +59,14 @@ _FIT_PRECISIONS = ("fp8", "int4")
 class _Plan(NamedTuple):
     loads: tuple[Load, ...]  # [0]: central; then both ends of each uncertain assumption
     dims: tuple[tuple[int, int], ...]  # indices into `loads` of each assumption's two ends
+    # Assumptions that change the decode coefficients only, as differences from loads[0];
+    # `with_ends` adds their end loads (lo, hi of each, in order) to `loads`, for the calls
+    # whose context reaches `decode_cap`, where a batch cap makes differences inexact;
+    # `full_dims` indexes every assumption's two ends in `with_ends`.
+    decode_dims: tuple[DecodeEnds, ...]
+    with_ends: tuple[Load, ...]
+    full_dims: tuple[tuple[int, int], ...]
+    decode_cap: float
     # Squared log half-widths (down, up) of the assumptions that scale the result: model
     # error (GPU energy), host and idle shares (IT energy), PUE (facility energy).
     err2: tuple[float, float]
@@ -220,7 +230,9 @@ def _decoder_loads(
     batch: float | None,
     precision: str,
     warns: list[str],
-) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
+) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], tuple[tuple[Load, Load], ...]]:
+    """The central load and both parameter corners (evaluated in full), and both ends of
+    the concurrency and KV-cache spans (which change decode coefficients only)."""
     fitted: dict[int, tuple[int, str]] = {}
 
     def footprint(i: int) -> tuple[int, str]:
@@ -246,24 +258,24 @@ def _decoder_loads(
         )
 
     central = load(1, 1)
-    loads = [central]
-    dims: list[tuple[int, int]] = []
+    loads: tuple[Load, ...] = (central,)
+    dims: tuple[tuple[int, int], ...] = ()
     if profile.active_b[0] != profile.active_b[2] or profile.total_b[0] != profile.total_b[2]:
-        loads += [load(0, 1), load(2, 1)]
-        dims.append((len(loads) - 2, len(loads) - 1))
+        loads, dims = (central, load(0, 1), load(2, 1)), ((1, 2),)
+    decode: list[tuple[Load, Load]] = []
     if batch is None:
-        loads += [load(1, 0), load(1, 2)]
-        dims.append((len(loads) - 2, len(loads) - 1))
+        decode.append((load(1, 0), load(1, 2)))
     if not profile.open_weights:  # attention design not published
         kv = serving.KV_CACHE_SCALE
-        loads += [load(1, 1, kv=kv.lo), load(1, 1, kv=kv.hi)]
-        dims.append((len(loads) - 2, len(loads) - 1))
-    return tuple(loads), tuple(dims), central
+        decode.append((load(1, 1, kv=kv.lo), load(1, 1, kv=kv.hi)))
+    return loads, dims, tuple(decode)
 
 
 def _encoder_loads(
     profile: ModelProfile, gpu: GpuSpec, gpu_count: int | None, batch: float | None
-) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
+) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...]]:
+    """The central load (first) and both ends of each uncertain assumption, all in full:
+    an encoder's fixed pass cost changes every coefficient."""
     batches = Span.exact(batch) if batch is not None else serving.ENCODER_BATCH
     call = serving.ENCODER_CALL_S if batches.hi <= 1 else serving.ENCODER_BATCHED_PASS_S
     host = serving.ENCODER_HOST_W
@@ -294,7 +306,7 @@ def _encoder_loads(
     if batch is None:
         loads += [load(1, batches.lo, call.mid, host.mid), load(1, batches.hi, call.mid, host.mid)]
         dims.append((len(loads) - 2, len(loads) - 1))
-    return tuple(loads), tuple(dims), central
+    return tuple(loads), tuple(dims)
 
 
 def _sq(widths: tuple[float, float]) -> tuple[float, float]:
@@ -331,17 +343,20 @@ def _plan(
     precision = hwd.get("precision") or ov.precision or profile.precision or "bf16"
     # An encoder, or any model called for embeddings: one forward pass, no decoding.
     encoder = profile.kind == "encoder" or single_pass
+    decode: tuple[tuple[Load, Load], ...] = ()
     if encoder:
-        loads, dims, central = _encoder_loads(profile, gpu, gpu_count, batch)
+        loads, dims = _encoder_loads(profile, gpu, gpu_count, batch)
         error = serving.MODEL_ERROR_ENCODER
     else:
-        loads, dims, central = _decoder_loads(profile, gpu, gpu_count, batch, precision, warns)
+        loads, dims, decode = _decoder_loads(profile, gpu, gpu_count, batch, precision, warns)
         errors = (
             serving.MODEL_ERROR_REFERENCE_GPU
             if gpu.kind == REFERENCE_GPU.kind
             else serving.MODEL_ERROR_OTHER_GPU
         )
         error = errors[batch is not None]
+    central = loads[0]
+    decode_dims = tuple(decode_ends(central, lo, hi) for lo, hi in decode)
     measured = None
     if ov.measured_wh_per_output_token is not None:
         measured = (
@@ -407,6 +422,11 @@ def _plan(
     return _Plan(
         loads=loads,
         dims=dims,
+        decode_dims=decode_dims,
+        with_ends=loads + tuple(end for pair in decode for end in pair),
+        full_dims=dims
+        + tuple((len(loads) + 2 * k, len(loads) + 2 * k + 1) for k in range(len(decode))),
+        decode_cap=min((d.cap_ctx for d in decode_dims), default=math.inf),
         err2=_sq(Span(1.0, error, error * error).log_widths()),
         site2=(sum(d * d for d, _ in site), sum(u * u for _, u in site)),
         pue2=_sq(pue.log_widths()),
@@ -583,6 +603,10 @@ def _impacts(
     (
         loads,
         dims,
+        decode_dims,
+        with_ends,
+        full_dims,
+        decode_cap,
         (ed, eu),
         (sd, su),
         (pd, pu),
@@ -625,27 +649,44 @@ def _impacts(
             down2 += _log(lo) ** 2
             up2 += _log(hi) ** 2
     else:
-        gpu = call_joules(loads, n_in, n_cached, out_e)
+        ctx = n_in + out_e * 0.5  # as in call_joules
+        capped = ctx > decode_cap and out_e  # decode ends in full, not by difference
+        gpu = call_joules(with_ends if capped else loads, n_in, n_cached, out_e)
         acc_j = gpu[0]
         host_j = acc_j * host + loads[0].host_call
         if hidden:
             lo, hi = (call_joules(loads[:1], n_in, n_cached, n)[0] / acc_j for n in ends)
             down2 += _log(lo) ** 2
             up2 += _log(hi) ** 2
-        if dims and acc_j > 0.0:
-            h1, inv = 1.0 + host, 1.0 / acc_j
+        if acc_j > 0.0 and (dims or decode_dims):
+            inv = 1.0 / acc_j
             if encoder:  # a fixed host part per call: compare the active IT energy
                 inv = 1.0 / (acc_j + host_j)
+                h1 = 1.0 + host
                 gpu = [g * h1 + load.host_call for g, load in zip(gpu, loads, strict=True)]
-            # host and idle scale with the GPU energy: its ratio suffices
-            for i, j in dims:
-                x, y = _log(gpu[i] * inv), _log(gpu[j] * inv)
-                if x > y:
-                    x, y = y, x
-                if y > 0.0:
-                    up2 += y * y
-                if x < 0.0:
+            # host and idle scale with the GPU energy: its ratio suffices. Each assumption's
+            # two ends, as multiples of the central value:
+            ends = []
+            for i, j in full_dims if capped else dims:
+                ends.append((gpu[i] * inv, gpu[j] * inv))
+            if decode_dims and not capped:
+                kv_tokens = out_e * ctx
+                for d_out_lo, d_kv_lo, d_out_hi, d_kv_hi, _ in decode_dims:
+                    ends.append(
+                        (
+                            1.0 + (out_e * d_out_lo + kv_tokens * d_kv_lo) * inv,
+                            1.0 + (out_e * d_out_hi + kv_tokens * d_kv_hi) * inv,
+                        )
+                    )
+            for a, b in ends:
+                if a > b:
+                    a, b = b, a
+                if a < 1.0:
+                    x = _log(a)
                     down2 += x * x
+                if b > 1.0:
+                    x = _log(b)
+                    up2 += x * x
     acc_wh = acc_j / 3600.0
     active_wh = acc_wh + host_j / 3600.0
     idle_wh = active_wh * idle
