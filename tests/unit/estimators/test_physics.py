@@ -261,3 +261,15 @@ def test_embedding_calls_are_one_pass_whatever_the_model() -> None:
     named = classify("distilbert-base-uncased-finetuned-sst-2-english")
     assert declared.energy_wh.value == pytest.approx(named.energy_wh.value, rel=0.1)
     assert declared.breakdown.server_wh > declared.breakdown.accelerator_wh * 0.5
+
+
+def test_ranges_are_continuous_where_the_kv_room_starts_to_bind() -> None:
+    # below the context at which a batch cap binds, the concurrency and KV-cache ends are
+    # taken by difference from the central call; above it, in full: no step between them
+    prev = None
+    for n_in in range(2800, 4000, 20):
+        e = estimate("gpt-4o", input_tokens=n_in, output_tokens=100).energy_wh
+        if prev is not None:
+            for now, before in zip(e, prev, strict=True):
+                assert now == pytest.approx(before, rel=0.02), n_in
+        prev = e
