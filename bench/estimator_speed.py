@@ -2,9 +2,11 @@
 
 Run: .venv/bin/python bench/estimator_speed.py   (prints a markdown table)
 
-Each figure is the best of 4 timed runs of >= 0.4 s (GC on, catalog caches warm on both
-sides). The speed-up is reported for both `estimate` modes (Wattgate method and
-`ecologits_compat=True`), and the minimum is taken over all of them, rounded down.
+Each figure is the best of 5 timed runs of >= 0.2 s (GC on, catalog caches warm on both
+sides); the three calls of a case are timed in turn, round after round, so that load from
+other jobs weighs on both sides of a ratio. The speed-up is reported for both `estimate`
+modes (Wattgate method and `ecologits_compat=True`), and the minimum is taken over all of
+them, rounded down.
 """
 
 from __future__ import annotations
@@ -31,23 +33,32 @@ CASES = [  # (ecologits provider, model, input tokens, output tokens, latency s)
 ]
 
 
-def per_call_us(fn: Callable[[], object], min_time: float = 0.4) -> float:
+def _loop_count(fn: Callable[[], object], min_time: float) -> int:
+    """Calls of `fn` that take at least `min_time` seconds."""
     n = 1
-    while True:  # find a loop count that runs for min_time
+    while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_time:
-            break
+        if time.perf_counter() - t0 >= min_time:
+            return n
         n *= 2
-    best = dt / n
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best * 1e6
+
+
+def per_call_us(
+    fns: list[Callable[[], object]], rounds: int = 5, min_time: float = 0.2
+) -> list[float]:
+    """Best per-call time of each of `fns`, µs. The functions are timed in turn, round after
+    round, so a burst of load from other jobs slows every side of a ratio alike."""
+    counts = [_loop_count(fn, min_time) for fn in fns]
+    best = [math.inf] * len(fns)
+    for _ in range(rounds):
+        for i, (fn, n) in enumerate(zip(fns, counts, strict=True)):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t0) / n)
+    return [b * 1e6 for b in best]
 
 
 def main() -> None:
@@ -64,9 +75,13 @@ def main() -> None:
     ratios: list[tuple[float, str]] = []
     for provider, model, n_in, n_out, lat in CASES:
         kw = {"input_tokens": n_in, "output_tokens": n_out, "latency_s": lat}
-        ours = per_call_us(lambda m=model, kw=kw: estimate(m, **kw))
-        theirs = per_call_us(lambda p=provider, m=model, o=n_out, t=lat: llm_impacts(p, m, o, t))
-        compat = per_call_us(lambda m=model, kw=kw: estimate(m, **kw, ecologits_compat=True))
+        ours, theirs, compat = per_call_us(
+            [
+                lambda m=model, kw=kw: estimate(m, **kw),
+                lambda p=provider, m=model, o=n_out, t=lat: llm_impacts(p, m, o, t),
+                lambda m=model, kw=kw: estimate(m, **kw, ecologits_compat=True),
+            ]
+        )
         case = f"{model} {n_in}/{n_out}"
         ratios += [(theirs / ours, case), (theirs / compat, f"{case} compat")]
         print(
@@ -75,8 +90,8 @@ def main() -> None:
         )
     # the proxy's worst realistic case: a new hardware mapping per call (cache key built each time)
     hw = {"gpu": "H100", "gpu_count": 4, "batch_size": 64}
-    t = per_call_us(
-        lambda: estimate("gpt-4o", input_tokens=100, output_tokens=300, hardware=hw, zone="FRA")
+    (t,) = per_call_us(
+        [lambda: estimate("gpt-4o", input_tokens=100, output_tokens=300, hardware=hw, zone="FRA")]
     )
     print(f"| gpt-4o with hardware+zone kwargs | {t:.1f} | | |")
     worst, case = min(ratios)

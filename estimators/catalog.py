@@ -63,6 +63,9 @@ class ModelProfile:
     source: str
     kind: str = "decoder"  # decoder | encoder (embeddings, classifiers, rerankers)
     precision: str | None = None  # weights as released or served; None: not published
+    # Always reasons and its API does not return the reasoning (OpenAI o-series, Grok 4):
+    # a usage that reports no reasoning tokens has left them out of the count.
+    hidden_reasoning: bool = False
 
     @property
     def eco_provider(self) -> str | None:
@@ -105,6 +108,7 @@ def _profile(entry: dict[str, Any], namespace: str, source_note: str) -> ModelPr
         source="; ".join(entry.get("sources") or ()) or source_note,
         kind=entry.get("kind", "decoder"),
         precision=precision or ("bf16" if open_weights else None),
+        hidden_reasoning=f"{namespace}/{entry['name']}" in _HIDDEN_REASONING,
     )
 
 
@@ -129,6 +133,7 @@ def _add(profile: ModelProfile, name: str) -> None:
 
 _extra = load_data("models_extra.json")
 _PRECISION: dict[str, str] = _extra["precision"]  # EcoLogits entries not released in BF16
+_HIDDEN_REASONING = frozenset(_extra["hidden_reasoning"])  # model ids
 _eco = ecologits_data.load("models.json")
 for _entry in _eco["models"]:
     _ns = ECO_TO_OURS[_entry["provider"]]
@@ -149,7 +154,7 @@ ALIASES: dict[str, str] = {k.lower(): v for k, v in _extra["aliases"].items()}
 PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
     (re.compile(p), target, bool(approx)) for p, target, approx in _extra["patterns"]
 )
-for _target in [*ALIASES.values(), *(t for _, t, _ in PATTERNS), *_PRECISION]:
+for _target in [*ALIASES.values(), *(t for _, t, _ in PATTERNS), *_PRECISION, *_HIDDEN_REASONING]:
     if _target not in MODELS:
         raise CatalogError(f"alias target {_target!r} is not in the catalog")
 

@@ -1,4 +1,4 @@
-"""Per-token GPU energy of one deployment: the `wattgate-3` physics, and EcoLogits 0.11.3's
+"""Per-token GPU energy of one deployment: the Wattgate physics, and EcoLogits 0.11.3's
 formulas for compatibility mode. Pure arithmetic, no I/O; every constant is explained, with
 its source, in docs/methodology.md §3.
 
@@ -49,7 +49,7 @@ GPU_MEMORY_UTILISATION = 0.9  # share of GPU memory for weights + KV cache (vLLM
 SCHEDULER_MAX_SEQS = 256  # vLLM's default max_num_seqs
 
 # -- encoders (embeddings, classifiers, rerankers) ----------------------------------------------
-ENCODER_MFU = 0.25  # short sequences, small matrices
+ENCODER_MFU = 0.25  # batch 1: one short sequence, small matrices (batched: PREFILL_MFU)
 ENCODER_LIGHT_POWER_FRACTION = 0.25  # GPU draw during a batch-1 forward pass, of TDP
 
 # -- EcoLogits 0.11.3 (ecologits/impacts/llm.py), compatibility mode only ------------------------
@@ -70,7 +70,8 @@ ECO_QUANT_BYTES = 2.0
 
 
 class Load(NamedTuple):
-    """GPU-energy coefficients of one deployment corner (joules; `gpu_joules` applies them)."""
+    """GPU-energy coefficients of one deployment corner (joules; `call_joules` applies them).
+    The fields `call_joules` reads come first, in its order."""
 
     e_out: float  # per output token at the configured batch: weights share + decode compute
     e_kv: float  # per output token per token of context: KV-cache reads
@@ -78,13 +79,14 @@ class Load(NamedTuple):
     e_attn: float  # per unit of (input² - cached²): prefill attention
     e_cached: float  # per cached input token
     e_call: float  # per call: fixed GPU cost of a low-batch encoder pass
-    host_call: float  # per call: host (CPU, DRAM) power over that pass
-    batch: float  # configured concurrent sequences
+    cap_ctx: float  # context above which `batch` sequences no longer fit (kv_cap / batch)
     kv_cap: float  # context tokens the free GPU memory holds (inf: never binding)
     step_j: float  # per decode step, fixed (GPUs x STEP_J)
     read_j: float  # per decode step, to read every weight once
-    moe_r: float  # active / total parameters (1.0: dense)
+    log_idle_expert: float  # ln(1 - active/total): a token leaves this share unread (-inf: dense)
     flop_j: float  # per output token, decode compute
+    host_call: float  # per call: host (CPU, DRAM) power over that pass
+    batch: float  # configured concurrent sequences
     gpu_count: int
 
 
@@ -105,6 +107,12 @@ def kv_gb_per_token(active_b: float) -> float:
 def attention_width(active_b: float) -> float:
     """Layers x model width, for the attention FLOPs of a pair of tokens (4 x this)."""
     return ATTN_COEF * active_b**ATTN_EXP
+
+
+def log_idle_expert(moe_r: float) -> float:
+    """ln of the share of a mixture's weights one token does not read (-inf for a dense
+    model), so that `batch` tokens leave exp(batch x this) of them unread."""
+    return -math.inf if moe_r >= 1.0 else math.log1p(-moe_r)
 
 
 def weights_read_fraction(moe_r: float, batch: float) -> float:
@@ -134,15 +142,17 @@ def decoder_load(
     gpu: GpuSpec,
     gpu_count: int,
     batch: float,
+    kv_scale: float = 1.0,
 ) -> Load:
     """Coefficients of a decoder LLM on `gpu_count` x `gpu` serving `batch` sequences.
 
     `batch` is the scheduler's limit; per call, `gpu_joules` lowers it to what the
-    KV-cache room (`kv_cap`) holds at that call's context length.
+    KV-cache room (`kv_cap`) holds at that call's context length. `kv_scale` multiplies the
+    KV cache per token of the Llama-3 fit (another attention design).
     """
     mem_j, kv_j, flop_j_gflop, step_j1 = _scaled(gpu)
     free_gb = GPU_MEMORY_UTILISATION * gpu_count * gpu.memory_gb - total_b * weight_bytes
-    kv_gb = kv_gb_per_token(active_b)
+    kv_gb = kv_gb_per_token(active_b) * kv_scale
     kv_cap = max(free_gb / kv_gb, 1.0)
     r = min(1.0, active_b / total_b)
     read_j = mem_j * BF16_BYTES * total_b
@@ -159,10 +169,11 @@ def decoder_load(
         e_call=0.0,
         host_call=0.0,
         batch=float(batch),
+        cap_ctx=kv_cap / batch,
         kv_cap=kv_cap,
         step_j=step_j,
         read_j=read_j,
-        moe_r=r,
+        log_idle_expert=log_idle_expert(r),
         flop_j=flop_j,
         gpu_count=gpu_count,
     )
@@ -181,9 +192,10 @@ def encoder_load(
 
     A pass has a fixed cost that does not shrink with the model: framework dispatch and
     kernel launches for `call_s` seconds, with the GPU at light load and the host busy;
-    `batch` concurrent calls share it. Compute adds 2 x parameters FLOPs per token.
+    `batch` concurrent calls share it. Compute adds 2 x parameters FLOPs per token, at a
+    batch-1 pass's low utilisation or, batched, at a prefill's.
     """
-    pf = prefill_j_per_gflop(gpu, ENCODER_MFU)
+    pf = prefill_j_per_gflop(gpu, ENCODER_MFU if batch <= 1 else PREFILL_MFU)
     e_in = pf * 2.0 * params_b
     light_w = gpu.tdp_w * ENCODER_LIGHT_POWER_FRACTION * gpu_count
     return Load(
@@ -195,10 +207,11 @@ def encoder_load(
         e_call=call_s * light_w / batch,
         host_call=call_s * host_w / batch,
         batch=float(batch),
+        cap_ctx=math.inf,
         kv_cap=math.inf,
         step_j=0.0,
         read_j=0.0,
-        moe_r=1.0,
+        log_idle_expert=-math.inf,
         flop_j=0.0,
         gpu_count=gpu_count,
     )
@@ -210,9 +223,11 @@ def call_joules(loads: tuple[Load, ...], n_in: int, n_cached: int, n_out: int) -
     call's context would not fit `batch` sequences in the KV-cache room, the batch shrinks
     to what fits."""
     ctx = n_in + n_out * 0.5
+    kv_tokens = n_out * ctx
     uncached = n_in - n_cached
     squares = n_in * n_in - n_cached * n_cached
     out = []
+    append = out.append
     for (
         e_out,
         e_kv,
@@ -220,27 +235,55 @@ def call_joules(loads: tuple[Load, ...], n_in: int, n_cached: int, n_out: int) -
         e_attn,
         e_cached,
         e_call,
-        _,
-        batch,
+        cap_ctx,
         kv_cap,
         step_j,
         read_j,
-        moe_r,
+        log_idle,
         flop_j,
         _,
+        _,
+        _,
     ) in loads:
-        if n_out and ctx * batch > kv_cap:
+        if ctx > cap_ctx and n_out:
             b = kv_cap / ctx
             b = b if b > 1.0 else 1.0
-            e_out = (step_j + read_j * weights_read_fraction(moe_r, b)) / b + flop_j
-        out.append(
-            n_out * (e_out + e_kv * ctx)
+            e_out = (step_j + read_j * (1.0 - _exp(b * log_idle))) / b + flop_j
+        append(
+            n_out * e_out
+            + kv_tokens * e_kv
             + uncached * e_in
             + e_attn * squares
             + n_cached * e_cached
             + e_call
         )
     return out
+
+
+_exp = math.exp
+
+
+class DecodeEnds(NamedTuple):
+    """Both ends of an assumption that changes only the decode coefficients of a central
+    `Load` (the concurrency, the KV-cache size), as differences from it. A call that no
+    batch cap touches costs the central call plus `n_out · d_out + n_out · ctx · d_kv` at
+    each end (ctx as in `call_joules`); the ends' own loads serve the calls a cap touches."""
+
+    d_out_lo: float  # e_out(lo) - e_out(central), J per output token
+    d_kv_lo: float  # e_kv(lo) - e_kv(central), J per output token per context token
+    d_out_hi: float
+    d_kv_hi: float
+    cap_ctx: float  # the shortest context at which the central load or an end is capped
+
+
+def decode_ends(central: Load, lo: Load, hi: Load) -> DecodeEnds:
+    return DecodeEnds(
+        lo.e_out - central.e_out,
+        lo.e_kv - central.e_kv,
+        hi.e_out - central.e_out,
+        hi.e_kv - central.e_kv,
+        min(central.cap_ctx, lo.cap_ctx, hi.cap_ctx),
+    )
 
 
 def gpu_joules(load: Load, n_in: int, n_cached: int, n_out: int) -> float:

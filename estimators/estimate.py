@@ -21,10 +21,12 @@ from estimators import ecologits_data, factors, serving
 from estimators.catalog import ModelProfile, custom_profile, resolve
 from estimators.energy import (
     ECO_BATCH,
+    DecodeEnds,
     EcoScenario,
     Load,
     bytes_per_param,
     call_joules,
+    decode_ends,
     decoder_load,
     ecologits_scenario,
     encoder_load,
@@ -44,7 +46,7 @@ from estimators.overrides import Overrides
 from estimators.serving import Span
 from estimators.types import Assumptions, Breakdown, Impacts, Range, new_impacts
 
-METHOD_VERSION = "wattgate-3"
+METHOD_VERSION = "wattgate-4"
 METHOD = f"{METHOD_VERSION} (ecologits-data {ecologits_data.DATA_VERSION})"
 COMPAT_METHOD = f"ecologits-compat (ecologits {ecologits_data.DATA_VERSION} formulas)"
 KINDS = frozenset({"chat", "completion", "embedding", "responses", "messages"})
@@ -57,6 +59,14 @@ _FIT_PRECISIONS = ("fp8", "int4")
 class _Plan(NamedTuple):
     loads: tuple[Load, ...]  # [0]: central; then both ends of each uncertain assumption
     dims: tuple[tuple[int, int], ...]  # indices into `loads` of each assumption's two ends
+    # Assumptions that change the decode coefficients only, as differences from loads[0];
+    # `with_ends` adds their end loads (lo, hi of each, in order) to `loads`, for the calls
+    # whose context reaches `decode_cap`, where a batch cap makes differences inexact;
+    # `full_dims` indexes every assumption's two ends in `with_ends`.
+    decode_dims: tuple[DecodeEnds, ...]
+    with_ends: tuple[Load, ...]
+    full_dims: tuple[tuple[int, int], ...]
+    decode_cap: float
     # Squared log half-widths (down, up) of the assumptions that scale the result: model
     # error (GPU energy), host and idle shares (IT energy), PUE (facility energy).
     err2: tuple[float, float]
@@ -72,6 +82,7 @@ class _Plan(NamedTuple):
     emb_w: float  # factor lifetime and service share add to embodied's range, either way
     measured: tuple[float, float] | None  # IT J per output, per input token (declared)
     encoder: bool  # no decoding: output tokens cost nothing
+    hidden_reasoning: bool  # reasoning tokens the usage leaves out are imputed
     zone: str
     grid: float  # static g CO2e/kWh of the zone
     market: float | None  # market-based g CO2e/kWh (supplier-specific or declared)
@@ -219,8 +230,9 @@ def _decoder_loads(
     batch: float | None,
     precision: str,
     warns: list[str],
-) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
-    batches = Span.exact(batch) if batch is not None else serving.BATCH
+) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], tuple[tuple[Load, Load], ...]]:
+    """The central load and both parameter corners (evaluated in full), and both ends of
+    the concurrency and KV-cache spans (which change decode coefficients only)."""
     fitted: dict[int, tuple[int, str]] = {}
 
     def footprint(i: int) -> tuple[int, str]:
@@ -231,7 +243,9 @@ def _decoder_loads(
             fitted[i] = (g, _fitting_precision(total, precision, gpu, g, warns if i == 1 else []))
         return fitted[i]
 
-    def load(i: int, b: float) -> Load:
+    def load(i: int, end: int, kv: float = 1.0) -> Load:
+        """Parameter corner `i` at concurrency `end` (0 low, 1 central, 2 high) of its
+        replica, or at the declared batch."""
         g, prec = footprint(i)
         return decoder_load(
             active_b=profile.active_b[i],
@@ -239,26 +253,32 @@ def _decoder_loads(
             weight_bytes=bytes_per_param(prec),
             gpu=gpu,
             gpu_count=g,
-            batch=b,
+            batch=batch if batch is not None else serving.concurrency(g)[end],
+            kv_scale=kv,
         )
 
-    central = load(1, batches.mid)
-    loads = [central]
-    dims: list[tuple[int, int]] = []
+    central = load(1, 1)
+    loads: tuple[Load, ...] = (central,)
+    dims: tuple[tuple[int, int], ...] = ()
     if profile.active_b[0] != profile.active_b[2] or profile.total_b[0] != profile.total_b[2]:
-        loads += [load(0, batches.mid), load(2, batches.mid)]
-        dims.append((len(loads) - 2, len(loads) - 1))
+        loads, dims = (central, load(0, 1), load(2, 1)), ((1, 2),)
+    decode: list[tuple[Load, Load]] = []
     if batch is None:
-        loads += [load(1, batches.lo), load(1, batches.hi)]
-        dims.append((len(loads) - 2, len(loads) - 1))
-    return tuple(loads), tuple(dims), central
+        decode.append((load(1, 0), load(1, 2)))
+    if not profile.open_weights:  # attention design not published
+        kv = serving.KV_CACHE_SCALE
+        decode.append((load(1, 1, kv=kv.lo), load(1, 1, kv=kv.hi)))
+    return loads, dims, tuple(decode)
 
 
 def _encoder_loads(
     profile: ModelProfile, gpu: GpuSpec, gpu_count: int | None, batch: float | None
-) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...], Load]:
+) -> tuple[tuple[Load, ...], tuple[tuple[int, int], ...]]:
+    """The central load (first) and both ends of each uncertain assumption, all in full:
+    an encoder's fixed pass cost changes every coefficient."""
     batches = Span.exact(batch) if batch is not None else serving.ENCODER_BATCH
-    call, host = serving.ENCODER_CALL_S, serving.ENCODER_HOST_W
+    call = serving.ENCODER_CALL_S if batches.hi <= 1 else serving.ENCODER_BATCHED_PASS_S
+    host = serving.ENCODER_HOST_W
 
     def load(i: int, b: float, call_s: float, host_w: float) -> Load:
         return encoder_load(
@@ -286,7 +306,7 @@ def _encoder_loads(
     if batch is None:
         loads += [load(1, batches.lo, call.mid, host.mid), load(1, batches.hi, call.mid, host.mid)]
         dims.append((len(loads) - 2, len(loads) - 1))
-    return tuple(loads), tuple(dims), central
+    return tuple(loads), tuple(dims)
 
 
 def _sq(widths: tuple[float, float]) -> tuple[float, float]:
@@ -323,17 +343,20 @@ def _plan(
     precision = hwd.get("precision") or ov.precision or profile.precision or "bf16"
     # An encoder, or any model called for embeddings: one forward pass, no decoding.
     encoder = profile.kind == "encoder" or single_pass
+    decode: tuple[tuple[Load, Load], ...] = ()
     if encoder:
-        loads, dims, central = _encoder_loads(profile, gpu, gpu_count, batch)
+        loads, dims = _encoder_loads(profile, gpu, gpu_count, batch)
         error = serving.MODEL_ERROR_ENCODER
     else:
-        loads, dims, central = _decoder_loads(profile, gpu, gpu_count, batch, precision, warns)
+        loads, dims, decode = _decoder_loads(profile, gpu, gpu_count, batch, precision, warns)
         errors = (
             serving.MODEL_ERROR_REFERENCE_GPU
             if gpu.kind == REFERENCE_GPU.kind
             else serving.MODEL_ERROR_OTHER_GPU
         )
         error = errors[batch is not None]
+    central = loads[0]
+    decode_dims = tuple(decode_ends(central, lo, hi) for lo, hi in decode)
     measured = None
     if ov.measured_wh_per_output_token is not None:
         measured = (
@@ -399,6 +422,11 @@ def _plan(
     return _Plan(
         loads=loads,
         dims=dims,
+        decode_dims=decode_dims,
+        with_ends=loads + tuple(end for pair in decode for end in pair),
+        full_dims=dims
+        + tuple((len(loads) + 2 * k, len(loads) + 2 * k + 1) for k in range(len(decode))),
+        decode_cap=min((d.cap_ctx for d in decode_dims), default=math.inf),
         err2=_sq(Span(1.0, error, error * error).log_widths()),
         site2=(sum(d * d for d, _ in site), sum(u * u for _, u in site)),
         pue2=_sq(pue.log_widths()),
@@ -412,6 +440,7 @@ def _plan(
         emb_w=emb_w,
         measured=measured,
         encoder=encoder,
+        hidden_reasoning=profile.hidden_reasoning and not encoder,
         zone=mix.zone,
         grid=mix.gco2e_per_kwh,
         market=market,
@@ -497,7 +526,7 @@ def estimate(
 
     Token counts follow OpenAI: `cached_input_tokens` is part of `input_tokens`,
     `reasoning_tokens` part of `output_tokens` (inconsistent values are clamped, with a
-    warning). The `wattgate-3` estimate depends on tokens, model and deployment; a measured
+    warning). The Wattgate estimate depends on tokens, model and deployment; a measured
     `latency_s` and `ttft_s` are validated and only used by `ecologits_compat=True` (which
     caps the modelled time with the latency, as EcoLogits does). Unknown models never
     raise; invalid arguments raise `EstimatorError`.
@@ -574,6 +603,10 @@ def _impacts(
     (
         loads,
         dims,
+        decode_dims,
+        with_ends,
+        full_dims,
+        decode_cap,
         (ed, eu),
         (sd, su),
         (pd, pu),
@@ -587,6 +620,7 @@ def _impacts(
         emb_w,
         measured,
         encoder,
+        hidden_reasoning,
         zone,
         static_grid,
         market,
@@ -600,29 +634,59 @@ def _impacts(
     n_in, n_out, n_cached, n_reason, call_warnings = usage
     out_e = 0 if embedding or encoder else n_out
     up2, down2 = eu, ed  # model error, then this call's spread over the coefficient assumptions
+    hidden = hidden_reasoning and n_reason == 0 and out_e > 0
+    if hidden:  # the count holds the answer only: add the reasoning it left out
+        reasoning = serving.HIDDEN_REASONING_PER_OUTPUT
+        call_warnings += (_hidden_warning(reasoning),)
+        ends = (round(out_e * (1.0 + reasoning.lo)), round(out_e * (1.0 + reasoning.hi)))
+        out_e = round(out_e * (1.0 + reasoning.mid))
     if n_in == 0 and out_e == 0:
         acc_j = host_j = 0.0
     elif measured is not None:
         acc_j, host_j = out_e * measured[0] + n_in * measured[1], 0.0
+        if hidden:
+            lo, hi = ((n * measured[0] + n_in * measured[1]) / acc_j for n in ends)
+            down2 += _log(lo) ** 2
+            up2 += _log(hi) ** 2
     else:
-        gpu = call_joules(loads, n_in, n_cached, out_e)
+        ctx = n_in + out_e * 0.5  # as in call_joules
+        capped = ctx > decode_cap and out_e  # decode ends in full, not by difference
+        gpu = call_joules(with_ends if capped else loads, n_in, n_cached, out_e)
         acc_j = gpu[0]
         host_j = acc_j * host + loads[0].host_call
-        if dims and acc_j > 0.0:
-            h1, active = 1.0 + host, acc_j + host_j
-            for i, j in dims:
-                if encoder:  # a fixed host part per call: compare the active IT energy
-                    a = (gpu[i] * h1 + loads[i].host_call) / active
-                    b = (gpu[j] * h1 + loads[j].host_call) / active
-                else:  # host and idle scale with the GPU energy: its ratio suffices
-                    a, b = gpu[i] / acc_j, gpu[j] / acc_j
-                hi, lo = (a, b) if a > b else (b, a)
-                if hi > 1.0:
-                    x = _log(hi)
-                    up2 += x * x
-                if lo < 1.0:
-                    x = _log(lo)
+        if hidden:
+            lo, hi = (call_joules(loads[:1], n_in, n_cached, n)[0] / acc_j for n in ends)
+            down2 += _log(lo) ** 2
+            up2 += _log(hi) ** 2
+        if acc_j > 0.0 and (dims or decode_dims):
+            inv = 1.0 / acc_j
+            if encoder:  # a fixed host part per call: compare the active IT energy
+                inv = 1.0 / (acc_j + host_j)
+                h1 = 1.0 + host
+                gpu = [g * h1 + load.host_call for g, load in zip(gpu, loads, strict=True)]
+            # host and idle scale with the GPU energy: its ratio suffices. Each assumption's
+            # two ends, as multiples of the central value:
+            ends = []
+            for i, j in full_dims if capped else dims:
+                ends.append((gpu[i] * inv, gpu[j] * inv))
+            if decode_dims and not capped:
+                kv_tokens = out_e * ctx
+                for d_out_lo, d_kv_lo, d_out_hi, d_kv_hi, _ in decode_dims:
+                    ends.append(
+                        (
+                            1.0 + (out_e * d_out_lo + kv_tokens * d_kv_lo) * inv,
+                            1.0 + (out_e * d_out_hi + kv_tokens * d_kv_hi) * inv,
+                        )
+                    )
+            for a, b in ends:
+                if a > b:
+                    a, b = b, a
+                if a < 1.0:
+                    x = _log(a)
                     down2 += x * x
+                if b > 1.0:
+                    x = _log(b)
+                    up2 += x * x
     acc_wh = acc_j / 3600.0
     active_wh = acc_wh + host_j / 3600.0
     idle_wh = active_wh * idle
@@ -667,6 +731,14 @@ def _impacts(
 
 
 _log, _exp, _sqrt = math.log, math.exp, math.sqrt
+
+
+def _hidden_warning(per_output: Span) -> str:
+    return (
+        "reasoning-imputed: the usage reports no reasoning tokens for a model that always "
+        f"reasons and hides its reasoning; {per_output.mid:g} reasoning tokens per output token "
+        f"assumed ({per_output.lo:g}-{per_output.hi:g})"
+    )
 
 
 def _compat_impacts(

@@ -5,7 +5,7 @@ origins and sources, for audit trails and ESG exports.
     site=azure;gpu=H100@assumed;gpus=16@assumed;batch=64@assumed;pue=1.18@declared;...
 
 The text holds what varies between deployments; `describe()` adds the constants of the
-`wattgate-3` method (host and idle shares, embodied emissions and their allocation).
+estimation method (host and idle shares, embodied emissions and their allocation).
 
 Each entry is `key=value@origin`; origins say where the value came from:
 
@@ -129,7 +129,7 @@ def declared_conditions(text: str) -> dict[str, float | str]:
 
 
 def _method_constants(gpu: str, *, measured: bool) -> list[tuple[str, str, str]]:
-    """The coefficients every wattgate-3 estimate applies (host and idle shares only to
+    """The coefficients every Wattgate estimate applies (host and idle shares only to
     modelled energy: a measured IT energy already includes the host)."""
     out = (
         []

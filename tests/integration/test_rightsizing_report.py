@@ -151,9 +151,10 @@ def test_report_equals_the_rows(make_gateway: GatewayFactory, db_url: str) -> No
         "classifier would use ~")
     assert ", an 8B model ~" in support["summary"]
     classifier, small = support["candidates_detail"]
-    # short classification calls: an encoder's fixed per-call cost is ~1% of a gpt-4o call
-    assert classifier["energy_share"] < small["energy_share"] < 0.2
-    assert classifier["energy_share"] < 0.02
+    # short classification calls: a batched classifier pass is well under 1% of a gpt-4o call;
+    # an 8B model on one GPU carries fewer concurrent streams than gpt-4o's replica
+    assert classifier["energy_share"] < small["energy_share"] < 0.35
+    assert classifier["energy_share"] < 0.01
 
     # Team keys see their own team only, whatever they filter on.
     for params in ({}, {"team": "support"}, {"team": "search,support"}):

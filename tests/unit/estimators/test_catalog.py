@@ -93,7 +93,9 @@ def test_gemini_names_are_not_sized_as_mini_models() -> None:
     mini = estimate("acme-mini", input_tokens=500, output_tokens=300)
     gemini = estimate("gemini-9.9-ultra-thing", input_tokens=500, output_tokens=300)
     assert "size hint 'mini'" not in " ".join(gemini.warnings)
-    assert gemini.energy_wh.value > 3 * mini.energy_wh.value
+    sized = gemini.assumptions.active_params_b.value
+    assert sized > 3 * mini.assumptions.active_params_b.value
+    assert gemini.energy_wh.value > mini.energy_wh.value
     # an unknown Gemini flash/pro version gets the nearest catalogued one, flagged
     flash = estimate("gemini-3.9-flash", input_tokens=10, output_tokens=10)
     assert flash.model_id == "google/gemini-2.5-flash"

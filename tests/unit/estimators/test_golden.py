@@ -37,6 +37,7 @@ MODELS = (
     "qwen3-30b-a3b",
     "mystery-mini",
     "mystery",
+    "o3",
 )
 KINDS = ("chat", "chat", "completion", "embedding", "responses", "messages")
 PROVIDERS = (None, None, "openai", "anthropic", "vllm", "aws", "huggingface", "nowhere-cloud")

@@ -1,11 +1,11 @@
-"""The `wattgate-3` physics: each behaviour the method claims, checked on the estimator."""
+"""The `wattgate-4` physics: each behaviour the method claims, checked on the estimator."""
 
 from __future__ import annotations
 
 import pytest
 
 from estimators import Impacts, Overrides, estimate
-from estimators.serving import HOST_SHARE
+from estimators.serving import HIDDEN_REASONING_PER_OUTPUT, HOST_SHARE, concurrency
 
 H100x4 = {"gpu": "H100", "gpu_count": 4}
 
@@ -106,6 +106,29 @@ def test_a_classifier_is_well_under_one_percent_of_an_llm_call() -> None:
     assert batched.energy_wh.value < 0.1 * many.energy_wh.value
 
 
+def test_a_hosted_classifier_is_well_under_one_percent_of_a_short_llm_classification() -> None:
+    # a classification-shaped call: short prompt, a label back
+    llm = estimate("gpt-4o", input_tokens=60, output_tokens=5)
+    clf = estimate(
+        "fine-tuned-classifier",
+        input_tokens=60,
+        kind="embedding",
+        provider="openai",
+        overrides=Overrides(active_params_b=0.125, total_params_b=0.125),
+    )
+    assert 0 < clf.energy_wh.value < 0.005 * llm.energy_wh.value
+    # a batching server runs leaner passes than a batch-1 pipeline, and shares them
+    one_at_a_time = estimate(
+        "fine-tuned-classifier",
+        input_tokens=60,
+        kind="embedding",
+        provider="openai",
+        hardware={"batch_size": 1},
+        overrides=Overrides(active_params_b=0.125, total_params_b=0.125),
+    )
+    assert clf.energy_wh.max < one_at_a_time.energy_wh.min
+
+
 def test_encoders_do_not_decode() -> None:
     a = estimate("text-embedding-3-small", input_tokens=500, output_tokens=0, kind="embedding")
     b = estimate("text-embedding-3-small", input_tokens=500, output_tokens=900)
@@ -144,6 +167,44 @@ def test_ranges_come_from_the_assumptions_that_are_unknown() -> None:
     assert spread(5000, 1) < spread(1, 5000)
 
 
+def test_concurrency_follows_the_gpus_of_a_replica() -> None:
+    def batch(**hw: int | str) -> float:
+        imp = estimate(
+            "meta-llama/Llama-3.1-70B-Instruct",
+            input_tokens=500,
+            output_tokens=500,
+            provider="vllm",
+            hardware=hw,
+        )
+        return imp.assumptions.batch_size
+
+    assert batch(gpu_count=8) == 2 * batch(gpu_count=4) == concurrency(8).mid
+    assert batch(gpu_count=8, batch_size=100) == 100  # a declared batch is the batch
+    # a single GPU holding a small model can be filled further than its share of a large replica
+    one, eight = concurrency(1), concurrency(8)
+    assert one.hi / one.lo > eight.hi / eight.lo and one.mid > eight.mid / 8
+    # a small model on one GPU carries fewer streams than a large one spread over many,
+    # so its weights are shared by fewer tokens: it costs more per token than its size says
+    small = estimate("gpt-4o-mini", input_tokens=100, output_tokens=300)
+    large = estimate("gpt-4o", input_tokens=100, output_tokens=300)
+    assert small.assumptions.gpu_count == 1 < large.assumptions.gpu_count
+    assert small.assumptions.batch_size < large.assumptions.batch_size
+    weights = small.assumptions.total_params_b.value / large.assumptions.total_params_b.value
+    assert small.accelerator_wh.value / large.accelerator_wh.value > 4 * weights
+
+
+def test_an_undisclosed_attention_design_widens_long_context_ranges() -> None:
+    def width(model: str, n_in: int, n_out: int, overrides: Overrides | None = None) -> float:
+        e = estimate(model, input_tokens=n_in, output_tokens=n_out, overrides=overrides)
+        return e.accelerator_wh.max / e.accelerator_wh.min
+
+    # the same parameters declared (a published architecture) against the closed catalog entry
+    known = Overrides(active_params_b=(44, 132), total_params_b=440)
+    closed_growth = width("gpt-4o", 10_000, 1500) / width("gpt-4o", 100, 300)
+    known_growth = width("gpt-4o", 10_000, 1500, known) / width("gpt-4o", 100, 300, known)
+    assert closed_growth > known_growth
+
+
 def test_narrower_boundaries_nest() -> None:
     imp = estimate("gpt-4o", input_tokens=1000, output_tokens=500)
     for a, b in ((imp.accelerator_wh, imp.it_energy_wh), (imp.it_energy_wh, imp.energy_wh)):
@@ -162,9 +223,34 @@ def test_water_splits_into_onsite_and_offsite() -> None:
 
 def test_reasoning_models_are_catalogued_with_bounded_ranges() -> None:
     for name in ("o3", "o4-mini", "deepseek-reasoner", "grok-4"):
-        imp = estimate(name, input_tokens=1000, output_tokens=1000)
+        imp = estimate(name, input_tokens=1000, output_tokens=4000, reasoning_tokens=3000)
         assert imp.quality != "fallback", name
         assert imp.energy_wh.max / imp.energy_wh.min < 10, name
+        assert not any(w.startswith("reasoning-imputed") for w in imp.warnings), name
+
+
+def test_hidden_reasoning_left_out_of_the_count_is_imputed() -> None:
+    per_output = HIDDEN_REASONING_PER_OUTPUT
+    visible = estimate("o3", input_tokens=1000, output_tokens=1000)
+    assert any(w.startswith("reasoning-imputed") for w in visible.warnings)
+    # the central estimate is the call with the imputed reasoning counted
+    counted = round(1000 * (1 + per_output.mid))
+    full = estimate("o3", input_tokens=1000, output_tokens=counted, reasoning_tokens=counted - 1000)
+    assert visible.energy_wh.value == pytest.approx(full.energy_wh.value)
+    assert visible.accelerator_wh.value == pytest.approx(full.accelerator_wh.value)
+    # not knowing how much it reasoned widens the range both ways
+    assert visible.energy_wh.max / visible.energy_wh.min > 2 * (
+        full.energy_wh.max / full.energy_wh.min
+    )
+    # usage stays as reported
+    assert visible.to_dict()["usage"]["output_tokens"] == 1000
+    # visible reasoning (DeepSeek-R1 counts it in the output) and non-reasoning models: as given
+    for name in ("deepseek-reasoner", "gpt-4o"):
+        imp = estimate(name, input_tokens=1000, output_tokens=1000)
+        assert not any(w.startswith("reasoning-imputed") for w in imp.warnings), name
+    # a prompt-only call has no answer to scale
+    none = estimate("o3", input_tokens=1000, output_tokens=0)
+    assert not any(w.startswith("reasoning-imputed") for w in none.warnings)
 
 
 def test_embedding_calls_are_one_pass_whatever_the_model() -> None:
@@ -175,3 +261,15 @@ def test_embedding_calls_are_one_pass_whatever_the_model() -> None:
     named = classify("distilbert-base-uncased-finetuned-sst-2-english")
     assert declared.energy_wh.value == pytest.approx(named.energy_wh.value, rel=0.1)
     assert declared.breakdown.server_wh > declared.breakdown.accelerator_wh * 0.5
+
+
+def test_ranges_are_continuous_where_the_kv_room_starts_to_bind() -> None:
+    # below the context at which a batch cap binds, the concurrency and KV-cache ends are
+    # taken by difference from the central call; above it, in full: no step between them
+    prev = None
+    for n_in in range(2800, 4000, 20):
+        e = estimate("gpt-4o", input_tokens=n_in, output_tokens=100).energy_wh
+        if prev is not None:
+            for now, before in zip(e, prev, strict=True):
+                assert now == pytest.approx(before, rel=0.02), n_in
+        prev = e

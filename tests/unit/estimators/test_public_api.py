@@ -48,9 +48,9 @@ def test_estimate_signature_is_keyword_only_after_model() -> None:
 
 
 def test_method_version() -> None:
-    assert estimators.METHOD_VERSION == "wattgate-3"
+    assert estimators.METHOD_VERSION == "wattgate-4"
     imp = estimators.estimate("openai/gpt-4o", input_tokens=1, output_tokens=1)
-    assert imp.method.startswith("wattgate-3 (ecologits-data ")
+    assert imp.method.startswith("wattgate-4 (ecologits-data ")
 
 
 def test_errors_are_estimator_errors() -> None:
