@@ -23,7 +23,7 @@ import yaml
 from estimators import EstimatorError, Overrides, resolve_model
 from estimators.equivalents import FACTOR_BY_NAME
 from estimators.hardware import PROVIDERS, resolve_provider
-from proxy.annotation_languages import LANGUAGES
+from proxy.display.languages import LANGUAGES
 from proxy.logs import FORMATS, LEVELS
 from proxy.rightsizing.config import (
     SECTIONS,
@@ -717,7 +717,7 @@ class DisplayPolicy:
 
     annotate: bool = False  # append the annotation line to the assistant's text
     equivalents: bool = False  # add `impacts.equivalents` to response bodies
-    language: str = "en"  # a key of proxy.annotation_languages.LANGUAGES
+    language: str = "en"  # a key of proxy.display.languages.LANGUAGES
     template: str = DEFAULT_TEMPLATE  # segments joined by " · "; see docs/chat-apps.md
     equivalent: str = "led_bulb_minutes"  # what {equivalent} shows, or "none"
     energy_unit: str = "auto"

@@ -59,7 +59,7 @@ class UsageEvent:
     quality: str | None = None
     error_type: str | None = None
     warnings: list[str] = field(default_factory=list)
-    # Who and which conversation (proxy.conversations): the conversation id the call
+    # Who and which conversation (proxy.display.conversations): the conversation id the call
     # belongs to, the upstream's id of its answer (chatcmpl-..., resp_..., msg_...) so a
     # later `previous_response_id` finds the conversation, and the end user as stored
     # (hashed by default).

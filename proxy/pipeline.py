@@ -27,18 +27,18 @@ import orjson
 
 from proxy.adapters.litellm_chat import LitellmExchange, Translator
 from proxy.adapters.messages_chat_exchange import MessagesViaChat
-from proxy.annotation import (
+from proxy.auth import Caller, authenticate
+from proxy.call import Call, Headers, new_request_id
+from proxy.config import Deployment
+from proxy.display.annotation import (
     ANNOTATION_PREFIX,
     EQUIVALENTS_HEADER,
     render_annotation,
     should_annotate,
     wants_equivalents,
 )
-from proxy.annotation import HEADER as ANNOTATE_HEADER
-from proxy.auth import Caller, authenticate
-from proxy.call import Call, Headers, new_request_id
-from proxy.config import Deployment
-from proxy.conversations import conversation_id
+from proxy.display.annotation import HEADER as ANNOTATE_HEADER
+from proxy.display.conversations import conversation_id
 from proxy.edge import Receive, Scope, Send, read_body, send_error, stream_error_frame
 from proxy.encoding import decode_body
 from proxy.errors import BadRequest, ProxyError

@@ -64,7 +64,7 @@ class Recorder:
         self.tracer = tracer
         self.writer = writer
         self.budgets = budgets  # proxy.budgets.BudgetGuard or None
-        self.conversations: Any = None  # proxy.conversation_totals.ConversationTotals
+        self.conversations: Any = None  # proxy.display.conversation_totals.ConversationTotals
         self.recent = RecentEvents()
         self._grid = grid  # LiveGridIntensity or None
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.auth import KeyCache
 from proxy.config import ConfigError, Settings
-from proxy.conversation_totals import ConversationTotals
-from proxy.end_users import EndUserIds
+from proxy.display.conversation_totals import ConversationTotals
+from proxy.display.end_users import EndUserIds
 from proxy.metrics import Metrics
 from proxy.recorder import Recorder
 from proxy.rightsizing.hooks import RightsizingHooks

@@ -28,7 +28,7 @@ from proxy.usage import TokenUsage
 
 Meter = Callable[[TokenUsage | None], bytes]
 # Called once a stream's impacts are known: the text to append to the assistant's answer
-# (the annotation, `proxy.annotation`), or None.
+# (the annotation, `proxy.display.annotation`), or None.
 Annotation = Callable[[], str | None]
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from proxy.conversations import MAX_CHARS
+from proxy.display.conversations import MAX_CHARS
 from proxy.store.keys import KEY_NAME_MAX_LENGTH, TEAM_NAME_PATTERN
 from proxy.store.tables import ApiKeyRow
 from proxy.store.text import PLAIN_TEXT_PATTERN

@@ -24,7 +24,7 @@ CALL_COLUMNS: tuple[str, ...] = (
 async def conversation_calls(
     engine: AsyncEngine, *, team: str | None, conversation_id: str
 ) -> list[dict[str, Any]]:
-    """Every stored call of the conversation (see `proxy.conversations`): rows whose
+    """Every stored call of the conversation (see `proxy.display.conversations`): rows whose
     `conversation_id` or `response_id` is `conversation_id`, with `CALL_COLUMNS` and
     `model`. `team=None` searches every team (admin)."""
     c = _events.c

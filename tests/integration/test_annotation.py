@@ -16,8 +16,8 @@ import openai
 import pytest
 
 from estimators.equivalents import equivalents_of
-from proxy.annotation import ANNOTATION_PREFIX, render_annotation
 from proxy.config import DisplayPolicy
+from proxy.display.annotation import ANNOTATION_PREFIX, render_annotation
 from proxy.mock_upstream import MockOptions
 from proxy.mock_upstream.content import words
 from tests.conformance.replies import (

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from proxy.conversation_totals import ConversationTotals
-from proxy.conversations import ConversationRef
+from proxy.display.conversation_totals import ConversationTotals
+from proxy.display.conversations import ConversationRef
 from proxy.events import UsageEvent
 from proxy.store.db import create_engine
 from proxy.store.migrate import upgrade

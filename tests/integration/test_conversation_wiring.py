@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.annotation import ANNOTATION_PREFIX, render_annotation
 from proxy.config import DisplayPolicy
+from proxy.display.annotation import ANNOTATION_PREFIX, render_annotation
 from tests.integration.conftest import GatewayFactory
 from tests.wiring import Setup, assert_never_stored, rows_of, table
 

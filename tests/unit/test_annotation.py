@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from proxy.annotation import (
+from proxy.config import DisplayPolicy
+from proxy.display.annotation import (
     finish_allows_annotation,
     header_switch,
     number,
@@ -15,8 +16,7 @@ from proxy.annotation import (
     should_annotate,
     wants_equivalents,
 )
-from proxy.annotation_languages import LANGUAGES
-from proxy.config import DisplayPolicy
+from proxy.display.languages import LANGUAGES
 
 POLICY = DisplayPolicy()
 IMPACTS = {"energy_wh": {"value": 0.34, "min": 0.2, "max": 0.5},

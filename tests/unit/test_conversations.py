@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from proxy.config import load_settings
-from proxy.conversations import ConversationRef, conversation_id
-from proxy.end_users import EndUserIds, end_user
+from proxy.display.conversations import ConversationRef, conversation_id
+from proxy.display.end_users import EndUserIds, end_user
 
 H = b"x-wattgate-conversation"
 

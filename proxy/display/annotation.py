@@ -11,7 +11,7 @@ annotation is never metered: tokens and stored usage stay the upstream's.
 
 Numbers keep two significant digits (never "0.00") and move to the unit that suits their
 size (mWh, Wh, kWh; mg, g, kg; mL, L; cm, m, km; s, min, h, days), unless a fixed unit is
-configured. Words come from `proxy.annotation_languages`.
+configured. Words come from `proxy.display.languages`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from estimators.equivalents import FACTOR_BY_NAME, central
-from proxy.annotation_languages import LANGUAGES, Language
 from proxy.config import DisplayPolicy
+from proxy.display.languages import LANGUAGES, Language
 
 ANNOTATION_PREFIX = "\n\n"  # between the assistant's text and the line
 SEGMENT_SEPARATOR = " · "  # template segments whose fields are all empty are left out

@@ -7,7 +7,7 @@ A conversation id comes from, in this order:
 2. the Responses API's `conversation` (an id, or `{"id": ...}`);
 3. the Responses API's `previous_response_id`: the call continues the conversation of
    the call that produced that response. Resolving it needs what was recorded
-   (`proxy.conversation_totals.ConversationTotals.resolve`): the conversation of that
+   (`proxy.display.conversation_totals.ConversationTotals.resolve`): the conversation of that
    call, or, when that call had none (it started the chain), its response id.
 
 So a Responses chain without any explicit id is named by its first response id, and

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from proxy.conversations import ConversationRef
+from proxy.display.conversations import ConversationRef
 from proxy.events import UsageEvent
 from proxy.store.conversations import (
     CALL_COLUMNS,
