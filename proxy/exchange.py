@@ -81,6 +81,19 @@ class Exchange(Protocol):
     def __call__(self, call: Call, tries: Tries) -> Awaitable[Answer]: ...
 
 
+async def retry_instead(
+    call: Call, response: aiohttp.ClientResponse, t_send: float, tries: Tries
+) -> None:
+    """Raise `RetryableAnswer` for a 429/5xx that another try follows (its body drained, so
+    the connection can be reused); the last try's answer is relayed instead."""
+    if retryable(response.status):
+        wait = retry_after_s(response.headers.get("retry-after"))
+        if tries.has_next(wait):
+            await read_body(response)
+            call.upstream_wait_s += perf_counter() - t_send
+            raise RetryableAnswer(response.status, wait)
+
+
 def upstream_json(call: Call, response: aiohttp.ClientResponse, data: bytes) -> BodyAnswer:
     """A metered call's whole answer, with its usage read (or counted locally).
 
@@ -181,12 +194,7 @@ class DirectExchange:
         *, ask_usage: bool,
     ) -> Answer:
         status = response.status
-        if retryable(status):
-            wait = retry_after_s(response.headers.get("retry-after"))
-            if tries.has_next(wait):
-                await read_body(response)
-                call.upstream_wait_s += perf_counter() - t_send
-                raise RetryableAnswer(status, wait)
+        await retry_instead(call, response, t_send, tries)
         protocol = call.protocol
         if not protocol.metered:
             if isinstance(protocol, Models) and _lists_models(call) and status == 200:

@@ -23,7 +23,7 @@ from proxy.adapters.messages_chat import (
 )
 from proxy.call import Call
 from proxy.errors import UpstreamError
-from proxy.exchange import Answer, BodyAnswer, RetryableAnswer, StreamAnswer
+from proxy.exchange import Answer, BodyAnswer, StreamAnswer, retry_instead
 from proxy.forward import (
     JSON_CONTENT,
     SSE_CONTENT,
@@ -35,7 +35,7 @@ from proxy.protocols.anthropic_messages import error_body
 from proxy.protocols.base import Annotation, EventRelay, Meter
 from proxy.protocols.chat_completions import usage_of
 from proxy.recorder import local_usage
-from proxy.retries import Tries, retry_after_s, retryable
+from proxy.retries import Tries
 from proxy.sse import data_of
 from proxy.stream_usage import StreamUsagePolicy
 from proxy.tokens import count_texts
@@ -99,12 +99,7 @@ class MessagesViaChat:
         request: dict[str, Any], model: str,
     ) -> Answer:
         status = response.status
-        if retryable(status):
-            wait = retry_after_s(response.headers.get("retry-after"))
-            if tries.has_next(wait):
-                await read_body(response)
-                call.upstream_wait_s += perf_counter() - t_send
-                raise RetryableAnswer(status, wait)
+        await retry_instead(call, response, t_send, tries)
         stop_sequences = request.get("stop_sequences")
         if response.content_type == "text/event-stream" and status < 300:
             call.upstream_wait_s += perf_counter() - t_send

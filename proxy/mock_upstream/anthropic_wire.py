@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from proxy.protocols.anthropic_messages import error_envelope
+
 from .content import input_tokens, words
 from .options import Behaviour
 from .sse import Reply, new_id, typed_event
@@ -77,19 +79,4 @@ def _events(
     yield typed_event({"type": "message_stop"})
 
 
-def error(status: int, message: str) -> dict[str, Any]:
-    """Anthropic's error envelope, with the `type` Anthropic uses for that status."""
-    kind = _ERRORS.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": kind, "message": message}}
-
-
-_ERRORS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
+error = error_envelope  # the mock answers errors the way Anthropic does

@@ -44,10 +44,14 @@ TEXT_STOPS = frozenset({"end_turn", "max_tokens", "stop_sequence"})  # answers t
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use"})
 
 
-def error_body(status: int, message: str) -> bytes:
+def error_envelope(status: int, message: str) -> dict[str, Any]:
     """Anthropic's error envelope, with the `type` Anthropic uses for that status."""
     kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def error_body(status: int, message: str) -> bytes:
+    return orjson.dumps(error_envelope(status, message))
 
 
 def usage_of(usage: Any) -> TokenUsage | None:
