@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from proxy import ledger
 from proxy.anthropic_translate import (
     MessageStream,
     chat_request,
@@ -99,6 +100,7 @@ class Gateway:
             caller = await authenticate(
                 headers, master_key=self.rt.settings.master_key, keys=self.rt.keys
             )
+            ledger.admit(self.rt, endpoint)  # 503 when no usage row could be persisted
             budget = self.rt.budgets.check(caller.team) if self.rt.budgets else None
             body = await read_request(receive, headers, self.rt.settings.max_body_bytes)
             request = parse_json(body) if endpoint in METERED_ENDPOINTS else None
@@ -432,6 +434,7 @@ class Gateway:
     ) -> None:
         """Send a stream's events as they come; meter and record it at the end."""
         recorder = self.rt.recorder
+        ledger.begin_stream(self.rt, call)  # an interrupted row, should the process die
         state = call.extra
         state["status"] = status
         await send({"type": "http.response.start", "status": status, "headers": headers})
