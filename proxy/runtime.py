@@ -26,7 +26,6 @@ from proxy.recorder import Recorder
 from proxy.routing import Router
 from proxy.store import keys as key_store
 from proxy.store.db import create_engine
-from proxy.store.deadline import within
 from proxy.store.errors import AlreadyExists
 from proxy.store.migrate import upgrade
 from proxy.store.writer import UsageWriter
@@ -182,8 +181,7 @@ class SchemaUpgrade:
 async def _seed_teams(engine: AsyncEngine, settings: Settings) -> None:
     for team in settings.seed_teams:
         try:
-            await within(settings.database_timeout_s, key_store.create_team(engine, name=team),
-                         what="team seeding")
+            await key_store.create_team(engine, name=team)
         except AlreadyExists:
             pass
         except Exception as exc:

@@ -55,17 +55,22 @@ class UsageWriter:
         write_timeout_s: float = 2.0,
         fsync_interval_s: float = 0.01,
         probe_interval_s: float = 5.0,
+        segment_bytes: int = 1 << 20,
         database_ready: bool = True,
     ) -> None:
-        """`spool_path` names the journal (segments `<spool_path>.<n>` beside it);
-        `database_ready=False` journals rows only until `mark_database_ready()`."""
+        """`spool_path` names the journal (segments `<spool_path>.<n>` beside it, sealed at
+        `segment_bytes`); `database_ready=False` journals rows only until
+        `mark_database_ready()`. Times in seconds."""
         self._engine = engine
-        self._journal = Journal(spool_path, fsync_interval_s=fsync_interval_s)
+        self._journal = Journal(
+            spool_path, fsync_interval_s=fsync_interval_s, segment_bytes=segment_bytes
+        )
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._max_queue = max_queue
         self._max_backoff_s = max_backoff_s
         self._write_timeout_s = write_timeout_s
+        self._lock_wait_ms = int(write_timeout_s * 500)  # half the deadline, in milliseconds
         self._probe_interval_s = probe_interval_s
         self._queue: deque[_Held] = deque()
         self._marks: dict[str, dict[str, Any]] = {}  # event id -> row, streams in flight
@@ -421,8 +426,7 @@ class UsageWriter:
         """Insert a batch. If it fails while the table is reachable, the fault is in the rows:
         insert them one by one and set aside those refused, so they cannot block the rest."""
         try:
-            await within(self._write_timeout_s, insert_events(self._engine, rows),
-                         what="usage insert")
+            await within(self._write_timeout_s, self._insert_now(rows), what="usage insert")
         except DatabaseTimeout:
             raise
         except Exception:
@@ -433,7 +437,7 @@ class UsageWriter:
             return
         for row in rows:
             try:
-                await within(self._write_timeout_s, insert_events(self._engine, [row]),
+                await within(self._write_timeout_s, self._insert_now([row]),
                              what="usage insert")
             except Exception as exc:
                 if isinstance(exc, (DatabaseTimeout, OperationalError, InterfaceError, OSError)) or (
@@ -446,6 +450,15 @@ class UsageWriter:
                 self._rejected += 1
             else:
                 self._written += 1
+
+    async def _insert_now(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        async with self._engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # SQLite must stop waiting for its write lock before the deadline cancels the
+                # statement: a statement cancelled while it waits can go on to take the lock
+                # and keep it, wedging every later writer.
+                await conn.exec_driver_sql(f"PRAGMA busy_timeout = {self._lock_wait_ms}")
+            await insert_events(conn, rows)
 
     async def _table_reachable(self) -> bool:
         try:
@@ -485,7 +498,10 @@ class UsageWriter:
 
 
 def _describe(exc: Exception) -> str:
-    """A short, credential-free reason for readiness ("DatabaseTimeout", "OSError: ...")."""
+    """A short reason for readiness, without SQL or row values ("database is locked",
+    "usage insert took longer than 2 s", "ConnectionRefusedError")."""
     if isinstance(exc, DatabaseTimeout):
         return str(exc)
-    return type(exc).__name__
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    message = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {message}" if message else type(cause).__name__
