@@ -39,6 +39,8 @@ _MIN_BACKOFF_S = 0.1
 _JOURNAL_PROBE_S = 1.0  # how often an unwritable journal is tried again
 _LOST_LOG_S = 1.0  # at most one "rows lost" log line per second
 
+# Errors that say "the database is not there", as opposed to "this row is refused".
+_UNAVAILABLE = (DatabaseTimeout, OperationalError, InterfaceError, OSError)
 _Held = tuple[dict[str, Any], Segment | None]  # a row in memory, and its journal segment
 
 
@@ -440,7 +442,7 @@ class UsageWriter:
                 await within(self._write_timeout_s, self._insert_now([row]),
                              what="usage insert")
             except Exception as exc:
-                if isinstance(exc, (DatabaseTimeout, OperationalError, InterfaceError, OSError)) or (
+                if isinstance(exc, _UNAVAILABLE) or (
                     isinstance(exc, DBAPIError) and exc.connection_invalidated
                 ):
                     raise  # the database went away meanwhile: keep the rows for later
