@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from proxy.events import UsageEvent
 from proxy.store import UsageWriter, create_engine, upgrade
 from proxy.store.usage import count_events, insert_events, usage_events
-from tests.faults import DatabaseHang, outage
+from tests.db_faults import DatabaseHang, outage
 
 FAST = {"flush_interval_s": 0.01, "max_backoff_s": 0.2}
 
