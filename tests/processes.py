@@ -104,12 +104,13 @@ class ServeProcess:
                                    f"{self.log_tail()}")
             time.sleep(0.1)
 
-    def wait_stored(self, timeout: float = 60.0) -> None:
-        """Until the database has every usage row (readiness ok, nothing queued or on disk)."""
+    def wait_stored(self, timeout: float = 60.0, *, status: str = "ok") -> None:
+        """Until the database has every usage row: readiness `status` ("degraded" when the
+        journal is meant to stay unwritable), nothing queued, nothing on disk only."""
 
         def stored() -> bool:
-            status, body = self.readyz()
-            return (status == 200 and body["status"] == "ok" and body["usage_queue_rows"] == 0
+            code, body = self.readyz()
+            return (code == 200 and body["status"] == status and body["usage_queue_rows"] == 0
                     and body["usage_spooled_rows"] == 0)
 
         self.wait_until(stored, timeout=timeout, what="usage rows stored")
