@@ -59,7 +59,7 @@ class KeyCache:
         self._keys: dict[str, ApiKey] = {}
         self._unknown: dict[str, float] = {}
         self._database_ok = False  # the last read answered: unknown keys may be looked up
-        self._snapshot_saved = False
+        self._saved: dict[str, ApiKey] | None = None  # what the snapshot file holds
         self._reloads_started = 0
         self._revocations = 0
         self._tombstones: dict[str, int] = {}  # key id -> reloads started when it was revoked
@@ -73,13 +73,17 @@ class KeyCache:
     async def start(self) -> None:
         """Keep reloading every ttl_s; until a reload succeeds, serve the snapshot's keys."""
         if not self._database_ok:
-            self._keys = self._without_revoked(await asyncio.to_thread(self._read_snapshot))
+            self._saved = await asyncio.to_thread(self._read_snapshot)
+            self._keys = self._without_revoked(self._saved)
             log.warning("key store not loaded: serving %d keys from the snapshot %s",
                         len(self._keys), self._snapshot_path)
         self._refresher.start()
 
     async def close(self) -> None:
+        """Stop reloading; save the snapshot if keys were found or revoked since."""
         await self._refresher.close()
+        if self._database_ok:
+            await self._save_snapshot()
 
     async def reload(self) -> None:
         """Replace the cache with the database's active keys (and save the snapshot)."""
@@ -93,16 +97,9 @@ class KeyCache:
         self._database_ok = True
         # A revocation made before this reload started is in `keys` already.
         self._tombstones = {k: n for k, n in self._tombstones.items() if n >= started}
-        keys = self._without_revoked(keys)
-        changed = keys != self._keys or not self._snapshot_saved
-        self._keys = keys
+        self._keys = self._without_revoked(keys)
         self._unknown.clear()
-        if changed and self._snapshot_path is not None:
-            try:
-                await asyncio.to_thread(key_snapshot.save, self._snapshot_path, keys)
-                self._snapshot_saved = True
-            except OSError as exc:
-                log.warning("could not save the key snapshot %s: %s", self._snapshot_path, exc)
+        await self._save_snapshot()
 
     def revoke(self, key_id: str) -> None:
         """Stop accepting `key_id` here at once (call after the database revoked it; other
@@ -147,6 +144,17 @@ class KeyCache:
         if not self._tombstones:
             return keys
         return {h: k for h, k in keys.items() if k.key_id not in self._tombstones}
+
+    async def _save_snapshot(self) -> None:
+        keys = self._keys
+        if self._snapshot_path is None or keys == self._saved:
+            return
+        try:
+            await asyncio.to_thread(key_snapshot.save, self._snapshot_path, keys)
+        except OSError as exc:
+            log.warning("could not save the key snapshot %s: %s", self._snapshot_path, exc)
+        else:
+            self._saved = keys
 
     def _read_snapshot(self) -> dict[str, ApiKey]:
         if self._snapshot_path is None or not self._snapshot_path.exists():

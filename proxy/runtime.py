@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.auth import KeyCache
@@ -26,6 +27,7 @@ from proxy.recorder import Recorder
 from proxy.routing import Router
 from proxy.store import keys as key_store
 from proxy.store.db import create_engine
+from proxy.store.deadline import within
 from proxy.store.errors import AlreadyExists
 from proxy.store.migrate import upgrade
 from proxy.store.writer import UsageWriter
@@ -100,7 +102,10 @@ class Runtime:
             await rollups.start()
             await budgets.start()
 
-        schema = SchemaUpgrade(settings.database_url, on_ready=on_schema_ready)
+        schema = SchemaUpgrade(
+            engine, url=settings.database_url, timeout_s=settings.database_timeout_s,
+            on_ready=on_schema_ready,
+        )
         await schema.start(wait_s=START_WAIT_S)
         await keys.start()
         return cls(
@@ -133,15 +138,24 @@ class Runtime:
 
 
 class SchemaUpgrade:
-    """Applies migrations in the background until they succeed, then runs `on_ready` once."""
+    """Applies migrations in the background until they succeed, then runs `on_ready` once.
 
-    def __init__(self, url: str, *, on_ready: Callable[[], Awaitable[None]]) -> None:
+    Each attempt first probes the database with a `SELECT 1` under `timeout_s`, so an
+    unreachable database costs a short probe, not a migration run stuck in its driver's
+    connect timeout."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, url: str, timeout_s: float,
+        on_ready: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._engine = engine
         self._url = url
+        self._timeout_s = timeout_s
         self._on_ready = on_ready
         self._task: asyncio.Task[None] | None = None
         self._attempted = asyncio.Event()
         self.done = False
-        self.error: str | None = "not attempted yet"
+        self.error: str | None = "migrations pending: not attempted yet"
 
     async def start(self, *, wait_s: float) -> None:
         """Begin; wait for the first attempt (at most `wait_s`), so a reachable database is
@@ -162,8 +176,9 @@ class SchemaUpgrade:
         delay = _RETRY_MIN_S
         while True:
             try:
-                # Runs to completion in its thread; the driver's own connect and command
-                # timeouts bound it. Never two at once.
+                await within(self._timeout_s, self._probe(), what="database probe")
+                # Runs to completion in its thread (never two at once); the driver's own
+                # connect and command timeouts bound it.
                 await asyncio.to_thread(upgrade, self._url)
             except Exception as exc:
                 self.error = f"migrations pending: {type(exc).__name__}"
@@ -176,6 +191,10 @@ class SchemaUpgrade:
         log.info("database schema up to date")
         await self._on_ready()
         self._attempted.set()
+
+    async def _probe(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
 
 async def _seed_teams(engine: AsyncEngine, settings: Settings) -> None:

@@ -158,7 +158,7 @@ async def _plain_client(
                 await response.read()
                 bucket = outcome.answered if response.status < 300 else outcome.refused
                 bucket.add(response.headers["x-request-id"])
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             outcome.failed += 1
             return  # the gateway is gone
 
@@ -179,7 +179,7 @@ async def _stream_client(
                     outcome.answered.add(request_id)
                 else:
                     outcome.cut.add(request_id)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             if request_id is None:
                 outcome.failed += 1
             else:

@@ -9,6 +9,7 @@ recorded as interrupted (status 499, error_type "gateway_interrupted").
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AbstractContextManager, nullcontext
 
 import httpx
@@ -41,7 +42,11 @@ async def test_sigkill_under_load_keeps_every_answered_call(
             load = asyncio.create_task(
                 drive(gateway.url, key, stop, plain=6, streams=3, stream_model=SLOW_STREAM_MODEL)
             )
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(1.5)
+            asked = time.monotonic()
+            code, ready = await asyncio.to_thread(gateway.readyz)  # never waits on the database
+            readyz_s = time.monotonic() - asked
+            await asyncio.sleep(1.0)
             gateway.kill()
             outcome = await load
 
@@ -51,6 +56,9 @@ async def test_sigkill_under_load_keeps_every_answered_call(
     finally:
         hang.close()
 
+    if database == "hanging":
+        assert (code, ready["status"]) == (200, "degraded"), ready
+        assert ready["database"].startswith("unavailable: ")
     rows = await stored_rows(db_url)
     answered = outcome.answered | {warm.headers["x-request-id"]}
     lost = answered - rows.keys()
@@ -64,4 +72,5 @@ async def test_sigkill_under_load_keeps_every_answered_call(
         f"SIGKILL under load, database {database}", database=db_url.split(":")[0],
         calls_answered=len(answered), streams_cut=len(outcome.cut), rows=len(rows),
         rows_lost=len(lost), interrupted_rows=len(interrupted), duplicates=0,
+        readyz_ms=round(readyz_s * 1000, 1), readyz=ready["status"],
     )

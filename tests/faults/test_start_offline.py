@@ -1,0 +1,87 @@
+"""A gateway (re)started while its database is unreachable starts anyway: team keys come
+from the local key snapshot, usage goes to the journal, `/readyz` says degraded; once the
+database answers, migrations run and every journaled row is stored."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import openai
+from sqlalchemy.engine import make_url
+
+from tests.db_faults import DatabaseHang
+from tests.faults.conftest import ServeFactory, report, stored_rows
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}]}
+
+
+@contextmanager
+def _sqlite_volume_gone(database: Path) -> Iterator[None]:
+    """The directory holding the SQLite file is not there meanwhile."""
+    os.replace(database.parent, f"{database.parent}.away")
+    try:
+        yield
+    finally:
+        os.replace(f"{database.parent}.away", database.parent)
+
+
+async def test_a_gateway_starts_and_serves_while_its_database_is_unreachable(
+    db_url: str, serve: ServeFactory, tmp_path: Path
+) -> None:
+    url = make_url(db_url)
+    unreachable: AbstractContextManager[None]
+    if url.get_backend_name() == "sqlite":
+        database = tmp_path / "volume" / "wattgate.db"
+        database.parent.mkdir()
+        db_url = url.set(database=str(database)).render_as_string(False)
+        hang = None
+        unreachable = _sqlite_volume_gone(database)
+    else:
+        hang = DatabaseHang(db_url)  # a proxy that accepts connections and never answers
+        unreachable = hang.during()
+    try:
+        first = serve(hang.url if hang else db_url).start()
+        key, _ = first.create_team_key("offline")
+        earlier = openai.OpenAI(base_url=first.url + "/v1", api_key=key, max_retries=0)
+        calls = [earlier.chat.completions.with_raw_response.create(**CHAT)]
+        first.stop()
+        snapshot = tmp_path / "journal" / "wattgate-keys.json"
+        assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600
+        assert key not in snapshot.read_text()  # hashes only
+
+        with unreachable:
+            offline = serve(hang.url if hang else db_url).start()
+            code, ready = offline.readyz()
+            assert (code, ready["status"]) == (200, "degraded")
+            assert ready["database"].startswith("unavailable: migrations pending")
+            client = openai.OpenAI(base_url=offline.url + "/v1", api_key=key, max_retries=0)
+            calls += [client.chat.completions.with_raw_response.create(**CHAT)
+                      for _ in range(5)]
+            streamed = client.chat.completions.with_streaming_response.create(**CHAT, stream=True)
+            with streamed as raw:
+                calls.append(raw)
+                assert raw.read().rstrip().endswith(b"data: [DONE]")
+            bad = openai.OpenAI(base_url=offline.url + "/v1", api_key="wg-unknown",
+                                max_retries=0)
+            try:
+                bad.models.list()
+            except openai.AuthenticationError:
+                pass
+            else:
+                raise AssertionError("an unknown key was accepted while offline")
+        offline.wait_stored()
+        offline.stop()
+    finally:
+        if hang is not None:
+            hang.close()
+
+    rows = await stored_rows(db_url)
+    ids = [call.headers["x-request-id"] for call in calls]
+    assert set(ids) <= rows.keys() and len(rows) == len(ids)
+    report("start while the database is unreachable", database=db_url.split(":")[0],
+           calls_answered=len(ids), rows=len(rows), rows_lost=len(set(ids) - rows.keys()),
+           duplicates=0)
