@@ -346,7 +346,7 @@ class UsageWriter:
             elif closing:
                 return
             elif self._database_ready and time.monotonic() >= self._retry_at:
-                await self._probe()
+                await self._try_again()
             if not self._journal.writable and time.monotonic() >= self._journal_retry_at:
                 self._retry_journal()
 
@@ -375,6 +375,16 @@ class UsageWriter:
         if not self._journal.writable:
             due.append(self._journal_retry_at)
         return max(0.0, min(due) - time.monotonic()) if due else None
+
+    async def _try_again(self) -> None:
+        """One attempt on an unhealthy database; a write when there is one to make, since a
+        database can answer reads and still not take writes (SQLite behind a write lock)."""
+        if (segment := self._next_replay()) is not None:
+            await self._replay(segment)
+        elif batch := self._take_batch():
+            await self._store(batch)
+        else:
+            await self._probe()
 
     def _take_batch(self) -> list[_Held]:
         batch: list[_Held] = []
