@@ -100,7 +100,7 @@ class Gateway:
             caller = await authenticate(
                 headers, master_key=self.rt.settings.master_key, keys=self.rt.keys
             )
-            ledger.admit(self.rt, endpoint)  # 503 when no usage row could be persisted
+            ledger.admit(self.rt, metered=endpoint in METERED_ENDPOINTS)  # 503: no row possible
             budget = self.rt.budgets.check(caller.team) if self.rt.budgets else None
             body = await read_request(receive, headers, self.rt.settings.max_body_bytes)
             request = parse_json(body) if endpoint in METERED_ENDPOINTS else None
