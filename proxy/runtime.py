@@ -189,8 +189,12 @@ class SchemaUpgrade:
             break
         self.done, self.error = True, None
         log.info("database schema up to date")
-        await self._on_ready()
-        self._attempted.set()
+        try:
+            await self._on_ready()
+        except Exception:
+            log.exception("start-up work after the migrations failed")
+        finally:
+            self._attempted.set()
 
     async def _probe(self) -> None:
         async with self._engine.connect() as conn:

@@ -351,19 +351,16 @@ class UsageWriter:
                 self._retry_journal()
 
     async def _wait_for_work(self) -> None:
-        if self._closed.is_set():
+        if self._closed.is_set() or (self._usable and self._next_replay() is not None):
             return
-        if self._usable and self._next_replay() is not None:
-            return
-        if self._queue and self._usable:
-            if len(self._queue) < self._batch_size:
-                # Give a trickle of requests a moment to fill the batch: fewer, larger inserts.
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), self._flush_interval_s)
-            return
-        self._wakeup.clear()
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self._until_due())
+        if not (self._queue and self._usable):
+            self._wakeup.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._until_due())
+        if self._usable and 0 < len(self._queue) < self._batch_size:
+            # Give a trickle of requests a moment to fill the batch: fewer, larger inserts.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), self._flush_interval_s)
 
     def _until_due(self) -> float | None:
         """Seconds until the loop has something to do without being woken (None: never)."""

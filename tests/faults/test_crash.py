@@ -70,7 +70,8 @@ async def test_sigkill_under_load_keeps_every_answered_call(
     assert all(len(found) == 1 for found in rows.values())  # one row per call, no duplicates
     report(
         f"SIGKILL under load, database {database}", database=db_url.split(":")[0],
-        calls_answered=len(answered), streams_cut=len(outcome.cut), rows=len(rows),
-        rows_lost=len(lost), interrupted_rows=len(interrupted), duplicates=0,
+        calls_answered=len(answered), streams_cut=len(outcome.cut),
+        rows_out=len((answered | outcome.cut) & rows.keys()), rows_lost=len(lost),
+        interrupted_rows=len(interrupted), duplicates=0,
         readyz_ms=round(readyz_s * 1000, 1), readyz=ready["status"],
     )

@@ -83,5 +83,5 @@ async def test_a_gateway_starts_and_serves_while_its_database_is_unreachable(
     ids = [call.headers["x-request-id"] for call in calls]
     assert set(ids) <= rows.keys() and len(rows) == len(ids)
     report("start while the database is unreachable", database=db_url.split(":")[0],
-           calls_answered=len(ids), rows=len(rows), rows_lost=len(set(ids) - rows.keys()),
-           duplicates=0)
+           calls_answered=len(ids), rows_out=len(set(ids) & rows.keys()),
+           rows_lost=len(set(ids) - rows.keys()), duplicates=0)
