@@ -9,7 +9,8 @@
 Segments are files of JSON lines next to `path`, named `<path name>.<8-digit number>`. A line
 is either a usage row (`usage_events` columns) or a stream mark `{"stream_begin": <row>}`:
 the row to store for a stream that was still running when its process died. A stream's own
-row, journaled when it ends, closes its mark (same `event_id`).
+row, journaled when it ends, closes its mark (same `event_id`); a segment holding the mark
+of a running stream is kept until the stream ends.
 
 On start `recover()` reads what a previous process left (segments, and the single spool file
 and `.replaying` file of older versions) and turns every mark that its row never closed into
@@ -71,13 +72,18 @@ class Segment:
     rows: int = 0  # usage rows in the file (marks not counted)
     stored: int = 0  # rows the database confirmed while they were still in memory
     disk_only: int = 0  # rows no longer in memory: the file must be replayed
+    replayed: bool = False  # every row was inserted from the file
+    open_marks: int = 0  # marks of streams still running: the file must stay
     sealed: bool = False  # no more appends
-    gone: bool = False  # deleted: every row is in the database
+    gone: bool = False  # deleted
 
     @property
     def settled(self) -> bool:
-        """Sealed, and every row reached the database from memory: the file can go."""
-        return self.sealed and not self.disk_only and self.stored >= self.rows
+        """Sealed, every row in the database and no stream still marked: the file can go."""
+        return (
+            self.sealed and not self.open_marks and not self.disk_only
+            and (self.replayed or self.stored >= self.rows)
+        )
 
 
 @dataclass(slots=True)
@@ -199,9 +205,9 @@ class Journal:
         self._sync.retire(self._fd)
         self._fd = -1
 
-    def release(self, segment: Segment, *, replayed: bool = False) -> None:
-        """Delete `segment` if its rows are all in the database (or were just replayed)."""
-        if segment.gone or not (replayed or segment.settled):
+    def release(self, segment: Segment) -> None:
+        """Delete `segment` once it is settled (see `Segment.settled`)."""
+        if segment.gone or not segment.settled:
             return
         segment.gone = True
         self._segments.remove(segment)
@@ -266,14 +272,19 @@ class Journal:
 class _GroupCommit:
     """A thread that makes written journal bytes durable: one fdatasync per interval at most.
 
-    The event loop only sets a flag per append; the thread waits for the flag, lets the
-    interval fill with more appends, then syncs the live file (and retired ones, which it
-    closes, and the directory of newly created files).
+    The event loop only sets a flag per append. The thread wakes every interval, syncs the
+    live file if it was written (and retired files, which it then closes, and the directory
+    of newly created files), and parks after a second without writes until the next one.
+    Few wake-ups matter: each costs the event loop's thread a turn at the GIL.
     """
+
+    _PARK_AFTER_S = 1.0
 
     def __init__(self, interval_s: float) -> None:
         self._interval_s = interval_s
-        self._pending = threading.Event()
+        self._dirty = False
+        self._parked = False
+        self._unpark = threading.Event()
         self._lock = threading.Lock()
         self._live_fd = -1
         self._retired: list[int] = []
@@ -289,8 +300,11 @@ class _GroupCommit:
     def dirty(self) -> None:
         if self._thread is None:
             self._sync_once()  # not started, or stopped: sync in the caller
-        elif not self._pending.is_set():
-            self._pending.set()
+            return
+        self._dirty = True
+        if self._parked:
+            self._parked = False
+            self._unpark.set()
 
     def adopt(self, fd: int, directory: Path) -> None:
         with self._lock:
@@ -309,21 +323,28 @@ class _GroupCommit:
         if thread is None:
             return
         self._stopping = True
-        self._pending.set()
+        self._unpark.set()
         thread.join()
         self._stopping = False
         self._sync_once()
 
     def _run(self) -> None:
-        last = 0.0
+        idle_s = 0.0
         while not self._stopping:
-            self._pending.wait()
-            delay = last + self._interval_s - time.monotonic()
-            if delay > 0 and not self._stopping:
-                time.sleep(delay)  # let more appends join this commit
-            self._pending.clear()
-            self._sync_once()
-            last = time.monotonic()
+            time.sleep(self._interval_s)  # appends made meanwhile join this commit
+            if self._dirty:
+                self._dirty = False
+                idle_s = 0.0
+                self._sync_once()
+                continue
+            idle_s += self._interval_s
+            if idle_s >= self._PARK_AFTER_S:
+                self._unpark.clear()
+                self._parked = True
+                if not self._dirty:  # an append that raced the parking wakes us at once
+                    self._unpark.wait()
+                self._parked = False
+                idle_s = 0.0
 
     def _sync_once(self) -> None:
         with self._lock:

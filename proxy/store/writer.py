@@ -75,7 +75,8 @@ class UsageWriter:
         self._lock_wait_ms = int(write_timeout_s * 500)  # half the deadline, in milliseconds
         self._probe_interval_s = probe_interval_s
         self._queue: deque[_Held] = deque()
-        self._marks: dict[str, dict[str, Any]] = {}  # event id -> row, streams in flight
+        # Streams in flight: event id -> (the row to store if the process dies, mark segment)
+        self._marks: dict[str, tuple[dict[str, Any], Segment | None]] = {}
         self._wakeup = asyncio.Event()  # set by submit() and the like: work is waiting
         self._closed = asyncio.Event()  # set by close(): drain what the database takes, exit
         self._task: asyncio.Task[None] | None = None
@@ -163,7 +164,7 @@ class UsageWriter:
         try:
             row = event.to_row()
             if self._marks:
-                self._marks.pop(row["event_id"], None)
+                self._close_mark(row["event_id"])
             self._hold(row, self._append(encode_row(row)))
         except Exception:
             log.exception("could not record usage event %s", getattr(event, "event_id", "?"))
@@ -173,8 +174,10 @@ class UsageWriter:
         before a row with the same `event_id` is submitted; that submit closes the mark."""
         try:
             row = interrupted.to_row()
-            self._marks[row["event_id"]] = row
-            self._append(encode_mark(row), rows=0)
+            segment = self._append(encode_mark(row), rows=0)
+            if segment is not None:
+                segment.open_marks += 1
+            self._marks[row["event_id"]] = (row, segment)
         except Exception:
             log.exception("could not mark stream %s", getattr(interrupted, "event_id", "?"))
 
@@ -199,8 +202,8 @@ class UsageWriter:
         """Write out what the database takes in time, keep the rest on disk, and stop.
 
         Streams still marked are recorded as interrupted."""
-        for row in list(self._marks.values()):
-            self._marks.pop(row["event_id"], None)
+        for row, _ in list(self._marks.values()):
+            self._close_mark(row["event_id"])
             self._hold(row, self._append(encode_row(row)))
         self._closed.set()
         self._wakeup.set()
@@ -248,15 +251,18 @@ class UsageWriter:
             return None
 
     def _seal(self) -> None:
-        """Seal the live segment (deleting it if the database has every row) and carry the
-        marks of streams still in flight over to the next one."""
+        """Seal the live segment, deleting it at once if nothing in it is needed any more."""
         live = next((s for s in self._journal.segments() if not s.sealed), None)
         self._journal.seal()
         if live is not None:
             self._journal.release(live)
-        if self._marks and self._journal.writable:
-            with suppress(OSError):
-                self._journal.append(b"".join(encode_mark(r) for r in self._marks.values()), 0)
+
+    def _close_mark(self, event_id: str) -> None:
+        """A stream's row is recorded: its mark no longer keeps its segment."""
+        _, segment = self._marks.pop(event_id, (None, None))
+        if segment is not None:
+            segment.open_marks -= 1
+            self._journal.release(segment)
 
     def _retry_journal(self) -> None:
         """Probe an unwritable journal; once it takes data again, journal the rows held in
@@ -305,8 +311,8 @@ class UsageWriter:
         """Rows leaving memory: journaled ones stay on disk only; the others are lost."""
         unjournaled = 0
         for _, segment in held:
-            if segment is None or segment.gone:
-                unjournaled += segment is None
+            if segment is None or segment.gone or segment.replayed:
+                unjournaled += segment is None  # (the others are in the database already)
                 continue
             segment.disk_only += 1
             self._spooled += 1
@@ -428,7 +434,8 @@ class UsageWriter:
         self._spooled = max(0, self._spooled - segment.disk_only)
         log.info("replayed %d journaled usage rows from %s", segment.disk_only, segment.path)
         segment.disk_only = 0
-        self._journal.release(segment, replayed=True)
+        segment.replayed = True
+        self._journal.release(segment)
         self._succeeded()
 
     async def _insert(self, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -274,7 +274,7 @@ async def test_streams_cut_by_a_crash_are_recorded_as_interrupted(
         crashed.submit(event)
     crashed.begin_stream(finished)
     for event in rows[10:]:
-        crashed.submit(event)  # small segments: both marks are carried over several times
+        crashed.submit(event)  # small segments: the marks sit in segments sealed long ago
     done = dataclasses.replace(finished, status_code=200, error_type=None)
     crashed.submit(done)
     assert crashed.open_streams == 1
