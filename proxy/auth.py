@@ -110,6 +110,8 @@ class KeyCache:
         self._keys = self._without_revoked(self._keys)
 
     async def lookup(self, key: str) -> ApiKey | None:
+        """The active key `key` is, or None. A key the cache does not hold is asked of the
+        database; AuthenticationFailed when the database cannot answer."""
         digest = hash_key(key)
         found = self._keys.get(digest)
         if found is not None:

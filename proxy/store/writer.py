@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 _MIN_BACKOFF_S = 0.1
 _JOURNAL_PROBE_S = 1.0  # how often an unwritable journal is tried again
 _LOST_LOG_S = 1.0  # at most one "rows lost" log line per second
+_LOCK_WAIT = "wattgate_sqlite_lock_wait_ms"  # connection info key: busy_timeout already set
 
 # Errors that say "the database is not there", as opposed to "this row is refused".
 _UNAVAILABLE = (DatabaseTimeout, OperationalError, InterfaceError, OSError)
@@ -89,6 +90,7 @@ class UsageWriter:
         self._database_ready = database_ready
         self._healthy = database_ready
         self._database_error: str | None = None if database_ready else "not connected yet"
+        self._reported_down = False  # a warning said the database is unreachable
         self._backoff_s = _MIN_BACKOFF_S
         self._retry_at = 0.0
         self._last_ok = time.monotonic()
@@ -469,11 +471,12 @@ class UsageWriter:
 
     async def _insert_now(self, rows: Sequence[Mapping[str, Any]]) -> None:
         async with self._engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
+            if conn.dialect.name == "sqlite" and conn.info.get(_LOCK_WAIT) != self._lock_wait_ms:
                 # SQLite must stop waiting for its write lock before the deadline cancels the
                 # statement: a statement cancelled while it waits can go on to take the lock
-                # and keep it, wedging every later writer.
+                # and keep it, wedging every later writer. (Set once per pooled connection.)
                 await conn.exec_driver_sql(f"PRAGMA busy_timeout = {self._lock_wait_ms}")
+                conn.info[_LOCK_WAIT] = self._lock_wait_ms
             await insert_events(conn, rows)
 
     async def _table_reachable(self) -> bool:
@@ -496,8 +499,9 @@ class UsageWriter:
             self._succeeded()
 
     def _failed(self, exc: Exception) -> None:
-        if self._healthy:
+        if self._healthy or not self._reported_down:
             log.warning("usage database unreachable (%r); journaling rows until it answers", exc)
+            self._reported_down = True
         self._healthy = False
         self._database_error = _describe(exc)
         self._retry_at = time.monotonic() + self._backoff_s
@@ -505,8 +509,9 @@ class UsageWriter:
         self._park(self._drain_queue())
 
     def _succeeded(self) -> None:
-        if not self._healthy:
+        if self._reported_down:
             log.info("usage database writes recovered")
+            self._reported_down = False
         self._healthy = True
         self._database_error = None
         self._backoff_s = _MIN_BACKOFF_S
