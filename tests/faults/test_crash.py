@@ -59,6 +59,7 @@ async def test_sigkill_under_load_keeps_every_answered_call(
     if database == "hanging":
         assert (code, ready["status"]) == (200, "degraded"), ready
         assert ready["database"].startswith("unavailable: ")
+        assert ready["usage_queue_rows"] == 0  # the journal holds them, not memory
     rows = await stored_rows(db_url)
     answered = outcome.answered | {warm.headers["x-request-id"]}
     lost = answered - rows.keys()
@@ -74,4 +75,5 @@ async def test_sigkill_under_load_keeps_every_answered_call(
         rows_out=len((answered | outcome.cut) & rows.keys()), rows_lost=len(lost),
         interrupted_rows=len(interrupted), duplicates=0,
         readyz_ms=round(readyz_s * 1000, 1), readyz=ready["status"],
+        readyz_database=ready["database"], queue_rows=ready["usage_queue_rows"],
     )
