@@ -161,8 +161,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "WATTGATE_JOURNAL_FSYNC_INTERVAL_S": (
         "journal_fsync_interval_s",
-        "longest time a journaled usage row waits for fsync (0: at once, still off the request "
-        "path)",
+        "longest time a journaled usage row waits for fsync (group commit, off the request path)",
     ),
     "WATTGATE_DATABASE_TIMEOUT_S": (
         "database_timeout_s",
@@ -214,7 +213,6 @@ SETTINGS: dict[str, tuple[str, str]] = {
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
-_ZERO_ALLOWED = frozenset({"upstream_backoff_s", "journal_fsync_interval_s"})
 _CHOICES = {"when_usage_unrecordable": ("refuse", "serve")}
 _NAME_RE = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 
@@ -252,7 +250,7 @@ def _coerce(source: str, name: str, raw: Any) -> Any:
             return value
         if kind == "float":
             value = float(raw)
-            if value < 0 or (value == 0 and name not in _ZERO_ALLOWED):
+            if value < 0 or (value == 0 and name != "upstream_backoff_s"):
                 raise ValueError
             return value
     except (TypeError, ValueError):
