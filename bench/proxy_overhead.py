@@ -60,6 +60,7 @@ class Row:
     proxy_p50_ms: float
     direct_p99_ms: float
     proxy_p99_ms: float
+    proxy_cpu_us: float  # gateway CPU time (user + system, all threads) per request under load
 
     @property
     def added_p50_ms(self) -> float:
@@ -95,7 +96,7 @@ def main() -> int:
             "WATTGATE_SPOOL_PATH": str(work / "spool.jsonl"),
             "WATTGATE_LOG_LEVEL": "warning",
         }
-        stack.enter_context(_process(
+        gateway = stack.enter_context(_process(
             shlex.split(args.proxy_cmd), log=work / "proxy.log", ready=f"{proxy}/readyz", env=env,
         ))
         _http("POST", f"{proxy}/admin/teams", master, {"name": "bench"})
@@ -113,9 +114,12 @@ def main() -> int:
                 warm = run(threads=args.threads, connections=args.connections, seconds=args.warmup)
                 _settle(proxy, master)
                 one = run(threads=1, connections=1, seconds=args.duration)
+                cpu_before = _cpu_s(gateway.pid)
                 load = run(threads=args.threads, connections=args.connections,
                            seconds=args.duration)
-                _settle(proxy, master)
+                _settle(proxy, master)  # the rows' writing counts too
+                if target == "proxy":
+                    cpu_us = (_cpu_s(gateway.pid) - cpu_before) / max(load.requests, 1) * 1e6
                 for label, result in (("warmup", warm), ("load", load), ("c=1", one)):
                     if result.failures:
                         failures.append(f"{name}/{target}/{label}: {result.failures} failed, "
@@ -126,7 +130,7 @@ def main() -> int:
                 runs.setdefault(name, {})[target] = {"load": load, "c1": one}
             (d_load, d_one), (p_load, p_one) = results["direct"], results["proxy"]
             rows.append(Row(name, d_load.rps, p_load.rps, d_one.p50_ms, p_one.p50_ms,
-                            d_one.p99_ms, p_one.p99_ms))
+                            d_one.p99_ms, p_one.p99_ms, cpu_us))
         counted = _wait_for_count(proxy, master, before + proxied) - before
         if counted < proxied:
             failures.append(f"/metrics counted {counted:.0f} proxied requests, wrk completed "
@@ -247,6 +251,15 @@ def _settle(proxy: str, master: str) -> None:
         time.sleep(0.2)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process `pid` has used; NaN off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -279,13 +292,13 @@ def _markdown(report: dict[str, Any], rows: list[Row], args: argparse.Namespace)
         "",
         f"| scenario | direct req/s @{args.connections}c | proxy req/s @{args.connections}c "
         "| direct p50 ms @1c | proxy p50 ms @1c | added p50 ms "
-        "| direct p99 ms @1c | proxy p99 ms @1c | added p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| direct p99 ms @1c | proxy p99 ms @1c | added p99 ms | proxy CPU µs/request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r.scenario} | {r.direct_rps:,.0f} | {r.proxy_rps:,.0f} | {r.direct_p50_ms:.3f} "
         f"| {r.proxy_p50_ms:.3f} | {r.added_p50_ms:.3f} | {r.direct_p99_ms:.3f} "
-        f"| {r.proxy_p99_ms:.3f} | {r.added_p99_ms:.3f} |"
+        f"| {r.proxy_p99_ms:.3f} | {r.added_p99_ms:.3f} | {r.proxy_cpu_us:.0f} |"
         for r in rows
     ]
     lines += ["", f"Proxied requests: {report['proxied_requests']} completed by wrk, "

@@ -1,23 +1,30 @@
 """Who is calling: API key -> team, with an in-memory cache so no request waits on the database.
 
 The cache holds every active key (by hash) and is rebuilt every `ttl_s` seconds, so a
-key revoked on any replica stops working within that time. A key the cache has not
-seen yet (created on another replica a moment ago) costs one database lookup; unknown
-keys are remembered briefly so a flood of bad keys cannot hammer the database.
+key revoked on any replica stops working within that time; on the replica that revoked it,
+at once (`revoke()`: a tombstone outlives any reload that started before the revocation).
+A key the cache has not seen yet (created on another replica a moment ago) costs one
+database lookup, under a deadline; unknown keys are remembered briefly so a flood of bad
+keys cannot hammer the database. Each reload that changes the keys is saved to a local
+snapshot (hashes only), which serves callers when the gateway starts without a database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.background import Periodic
 from proxy.errors import AuthenticationFailed
+from proxy.store import key_snapshot
+from proxy.store.deadline import within
 from proxy.store.keys import ApiKey, find_key, hash_key, load_active_keys
 
 log = logging.getLogger("wattgate.auth")
@@ -36,34 +43,75 @@ class Caller:
 
 
 class KeyCache:
-    def __init__(self, engine: AsyncEngine, *, ttl_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        ttl_s: float = 5.0,
+        snapshot_path: Path | None = None,
+        timeout_s: float = 2.0,
+    ) -> None:
+        """`timeout_s` bounds each database read; `snapshot_path` None keeps no snapshot."""
         self._engine = engine
         self._ttl_s = ttl_s
+        self._timeout_s = timeout_s
+        self._snapshot_path = snapshot_path
         self._keys: dict[str, ApiKey] = {}
         self._unknown: dict[str, float] = {}
+        self._database_ok = False  # the last read answered: unknown keys may be looked up
+        self._saved: dict[str, ApiKey] | None = None  # what the snapshot file holds
+        self._reloads_started = 0
+        self._revocations = 0
+        self._tombstones: dict[str, int] = {}  # key id -> reloads started when it was revoked
         self._refresher = Periodic(
             "wattgate-key-cache",
-            self._reload,
+            self.reload,
             interval_s=ttl_s,
             failure="key cache refresh failed, keeping the cached keys",
         )
 
     async def start(self) -> None:
-        self._keys = await load_active_keys(self._engine)
+        """Keep reloading every ttl_s; until a reload succeeds, serve the snapshot's keys."""
+        if not self._database_ok:
+            self._saved = await asyncio.to_thread(self._read_snapshot)
+            self._keys = self._without_revoked(self._saved)
+            log.warning("key store not loaded: serving %d keys from the snapshot %s",
+                        len(self._keys), self._snapshot_path)
         self._refresher.start()
 
     async def close(self) -> None:
+        """Stop reloading; save the snapshot if keys were found or revoked since."""
         await self._refresher.close()
+        if self._database_ok:
+            await self._save_snapshot()
 
-    async def _reload(self) -> None:
-        self._keys = await load_active_keys(self._engine)
+    async def reload(self) -> None:
+        """Replace the cache with the database's active keys (and save the snapshot)."""
+        self._reloads_started += 1
+        started = self._reloads_started
+        try:
+            keys = await within(self._timeout_s, load_active_keys(self._engine), what="key reload")
+        except Exception:
+            self._database_ok = False
+            raise
+        self._database_ok = True
+        # A revocation made before this reload started is in `keys` already.
+        self._tombstones = {k: n for k, n in self._tombstones.items() if n >= started}
+        self._keys = self._without_revoked(keys)
         self._unknown.clear()
+        await self._save_snapshot()
 
-    def forget(self, key_id: str) -> None:
-        """Drop a revoked key at once on this replica (others follow within ttl_s)."""
-        self._keys = {h: k for h, k in self._keys.items() if k.key_id != key_id}
+    def revoke(self, key_id: str) -> None:
+        """Stop accepting `key_id` here at once (call after the database revoked it; other
+        replicas follow within ttl_s). A reload or lookup already running cannot bring it
+        back."""
+        self._revocations += 1
+        self._tombstones[key_id] = self._reloads_started
+        self._keys = self._without_revoked(self._keys)
 
     async def lookup(self, key: str) -> ApiKey | None:
+        """The active key `key` is, or None. A key the cache does not hold is asked of the
+        database; AuthenticationFailed when the database cannot answer."""
         digest = hash_key(key)
         found = self._keys.get(digest)
         if found is not None:
@@ -71,18 +119,53 @@ class KeyCache:
         now = time.monotonic()
         if self._unknown.get(digest, 0.0) > now:
             return None
-        try:
-            found = await find_key(self._engine, key_hash=digest)
-        except Exception as exc:
-            log.warning("key lookup failed: %s", exc)
-            raise AuthenticationFailed("Key store unavailable; try again shortly.") from None
-        if found is None:
+        revocations = self._revocations
+        found = await self._find(digest)
+        if found is not None and self._revocations != revocations:
+            found = await self._find(digest)  # revoked meanwhile? ask again, after the fact
+        if found is None or found.key_id in self._tombstones:
             if len(self._unknown) > 10_000:
                 self._unknown.clear()
             self._unknown[digest] = now + self._ttl_s
-        else:
-            self._keys = {**self._keys, digest: found}
+            return None
+        self._keys = {**self._keys, digest: found}
         return found
+
+    async def _find(self, digest: str) -> ApiKey | None:
+        if not self._database_ok:
+            raise AuthenticationFailed("Key store unavailable; try again shortly.")
+        try:
+            return await within(self._timeout_s, find_key(self._engine, key_hash=digest),
+                                what="key lookup")
+        except Exception as exc:
+            self._database_ok = False  # until the next reload answers
+            log.warning("key lookup failed: %s", exc)
+            raise AuthenticationFailed("Key store unavailable; try again shortly.") from None
+
+    def _without_revoked(self, keys: dict[str, ApiKey]) -> dict[str, ApiKey]:
+        if not self._tombstones:
+            return keys
+        return {h: k for h, k in keys.items() if k.key_id not in self._tombstones}
+
+    async def _save_snapshot(self) -> None:
+        keys = self._keys
+        if self._snapshot_path is None or keys == self._saved:
+            return
+        try:
+            await asyncio.to_thread(key_snapshot.save, self._snapshot_path, keys)
+        except OSError as exc:
+            log.warning("could not save the key snapshot %s: %s", self._snapshot_path, exc)
+        else:
+            self._saved = keys
+
+    def _read_snapshot(self) -> dict[str, ApiKey]:
+        if self._snapshot_path is None or not self._snapshot_path.exists():
+            return {}
+        try:
+            return key_snapshot.load(self._snapshot_path)
+        except (OSError, ValueError) as exc:
+            log.error("cannot read the key snapshot: %s", exc)
+            return {}
 
 
 def presented_key(headers: dict[bytes, bytes]) -> str | None:

@@ -254,14 +254,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, log_level: str
             host_setting="--host" if ctx.params["host"] else settings.source("host"),
             port_setting="--port" if ctx.params["port"] else settings.source("port"),
         )
-        _run(check_database(settings))
+        outage = _run(check_database(settings))
     except PreflightError as exc:
         raise click.ClickException(str(exc)) from None
     import uvicorn
 
     from proxy.app import create_app
 
-    for warning in catalog_warnings(settings):
+    for warning in (*catalog_warnings(settings), *([outage] if outage else [])):
         log.warning(warning)
     log.info(
         "wattgate %s on http://%s:%s (upstream %s, database %s, %s mode)",

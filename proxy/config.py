@@ -99,6 +99,11 @@ class Settings:
     upstream_backoff_s: float = 0.25
     upstream_retry_after_max_s: float = 30.0
     key_cache_ttl_s: float = 5.0
+    key_snapshot_path: str | None = None  # None: wattgate-keys.json beside the spool
+    database_timeout_s: float = 2.0
+    journal_fsync_interval_s: float = 0.01
+    usage_queue_rows: int = 20_000
+    when_usage_unrecordable: str = "refuse"
     log_level: str = "info"
     log_format: str = "text"
     library_log_level: str = "warning"
@@ -132,6 +137,13 @@ class Settings:
     def open_mode(self) -> bool:
         """Without a master key every caller's own Authorization is forwarded upstream."""
         return not self.master_key
+
+    @property
+    def key_snapshot_file(self) -> Path:
+        """Where the local copy of the active keys' hashes is kept."""
+        if self.key_snapshot_path:
+            return Path(self.key_snapshot_path)
+        return Path(self.spool_path).with_name("wattgate-keys.json")
 
     def default_deployment(self) -> Deployment:
         return Deployment(
@@ -181,7 +193,33 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "grid zone for deployments that set none (ISO-3 code or cloud region)",
     ),
     "WATTGATE_ANTHROPIC_BASE_URL": ("anthropic_base_url", "default Anthropic upstream"),
-    "WATTGATE_SPOOL_PATH": ("spool_path", "file usage rows go to while the database is down"),
+    "WATTGATE_SPOOL_PATH": (
+        "spool_path",
+        "usage journal on local disk: segments <path>.<n> hold rows until the database has them",
+    ),
+    "WATTGATE_JOURNAL_FSYNC_INTERVAL_S": (
+        "journal_fsync_interval_s",
+        "longest time a journaled usage row waits for fsync (group commit, off the request path)",
+    ),
+    "WATTGATE_DATABASE_TIMEOUT_S": (
+        "database_timeout_s",
+        "longest a usage insert, key lookup or health probe may take before the database is "
+        "treated as unreachable",
+    ),
+    "WATTGATE_USAGE_QUEUE_ROWS": (
+        "usage_queue_rows",
+        "usage rows held in memory for the database at most (the journal holds the rest)",
+    ),
+    "WATTGATE_WHEN_USAGE_UNRECORDABLE": (
+        "when_usage_unrecordable",
+        "metered calls while neither the journal nor the database can take rows: refuse "
+        "(503) or serve (rows counted in wattgate_usage_rows_lost_total)",
+    ),
+    "WATTGATE_KEY_SNAPSHOT_PATH": (
+        "key_snapshot_path",
+        "local copy of the active keys' hashes, for starting without the database "
+        "(default: wattgate-keys.json beside the spool)",
+    ),
     "WATTGATE_MAX_BODY_BYTES": ("max_body_bytes", "largest request body accepted"),
     "WATTGATE_UPSTREAM_TIMEOUT_S": (
         "upstream_timeout_s",
@@ -276,6 +314,7 @@ _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 _NOT_SETTINGS = frozenset(
     {"deployments", "seed_teams", "team_passthrough", "display", "rightsizing", "origins"}
 )
+_CHOICES = {"when_usage_unrecordable": ("refuse", "serve")}
 _NAME_RE = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 _IGNORED_ENV_PREFIXES = ("WATTGATE_TEST_",)  # read by the test suite, not by Wattgate
 
@@ -440,7 +479,11 @@ def _coerce(source: str, name: str, raw: Any) -> Any:
             return value
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: expected a positive number, got {raw!r}") from None
-    return _text(source, raw)
+    text = _text(source, raw)
+    choices = _CHOICES.get(name)
+    if choices is not None and text not in choices:
+        raise ConfigError(f"{source}: expected one of {', '.join(choices)}, got {raw!r}")
+    return text
 
 
 def _string_list(source: str, raw: Any) -> tuple[str, ...]:

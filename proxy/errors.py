@@ -10,8 +10,9 @@
      ├── Conflict              409  invalid_request_error   already exists
      ├── BudgetExceeded        429  budget_exceeded
      ├── ProvidersExtraMissing 501  server_error            litellm not installed
-     └── UpstreamError         502  upstream_error          unreachable upstream
-          └── UpstreamTimeout  504  upstream_timeout
+     ├── UpstreamError         502  upstream_error          unreachable upstream
+     │    └── UpstreamTimeout  504  upstream_timeout
+     └── UsageUnrecordable     503  server_error            no usage row could be persisted
 
 Upstream 4xx/5xx answers are not errors of ours: they are relayed as they came.
 """
@@ -109,6 +110,12 @@ class UpstreamTimeout(UpstreamError):
     status = 504
     type = "upstream_error"
     code = "upstream_timeout"
+
+
+class UsageUnrecordable(ProxyError):
+    status = 503
+    type = "server_error"
+    code = "usage_unrecordable"
 
 
 def error_body(

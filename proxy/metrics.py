@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from proxy.events import UsageEvent
 
@@ -124,6 +126,11 @@ class Metrics:
         """A gauge whose value is read at scrape time (queue sizes and the like)."""
         Gauge(name, doc, registry=self.registry).set_function(read)
 
+    def counter(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """A counter kept elsewhere (it only grows), read at scrape time; exposed as
+        `<name>_total`."""
+        self.registry.register(_CounterReading(name, doc, read))
+
     def observe_try(self, event: UsageEvent) -> None:
         """One upstream try: its outcome per deployment, and the energy and tokens it used."""
         team = self.team_label(event.team)
@@ -192,3 +199,14 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _CounterReading(Collector):
+    def __init__(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        self._name, self._doc, self._read = name, doc, read
+
+    def collect(self) -> list[CounterMetricFamily]:
+        return [CounterMetricFamily(self._name, self._doc, value=self._read())]
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return [CounterMetricFamily(self._name, self._doc)]

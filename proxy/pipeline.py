@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
+from proxy import ledger
 from proxy.adapters.litellm_chat import LitellmExchange, Translator
 from proxy.adapters.messages_chat_exchange import MessagesViaChat
 from proxy.auth import Caller, authenticate
@@ -134,6 +135,7 @@ class Gateway:
         target = upstream_target(scope)
         if not protocol.metered:
             self._paths.check(caller, scope["method"], scope["path"])
+        ledger.admit(self.rt, metered=protocol.metered)  # 503 when no usage row could be kept
         budget = self.rt.budgets.check(caller.team) if self.rt.budgets else None
         body = await read_body(receive, headers, settings.max_body_bytes)
         request = None
@@ -257,7 +259,7 @@ class Gateway:
         return self._direct
 
     async def _send_body(self, call: Call, answer: BodyAnswer, send: Send) -> None:
-        """Estimate, splice `impacts` into the body and headers, send, record."""
+        """Estimate, splice `impacts` into the body and headers, record, send."""
         recorder = self.rt.recorder
         event, imp = recorder.measure(
             call,
@@ -284,10 +286,11 @@ class Gateway:
             headers.extend(impact_headers(imp))
         headers.append((b"content-length", str(len(data)).encode()))
         call.finishing = True
+        # Journaled before the answer leaves: a process killed while sending loses no row.
+        recorder.record(event, duration_s=perf_counter() - call.t0)
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         elapsed = perf_counter() - call.t0
-        recorder.record(event, duration_s=elapsed)
         recorder.finish(event, status=event.status_code, duration_s=elapsed,
                         overhead_s=elapsed - call.upstream_wait_s)
         parsed = answer.parsed
@@ -321,6 +324,7 @@ class Gateway:
             return _annotation(call, docs[0], measured[0].energy_wh) if docs else None
 
         relay = answer.relay(meter, annotation if call.annotate else None)
+        ledger.begin_stream(self.rt, call)  # an interrupted row, should the process die
         await send({"type": "http.response.start", "status": answer.status,
                     "headers": answer.headers})
         processing = 0.0

@@ -13,7 +13,7 @@ import importlib.util
 import socket
 
 from proxy.config import Settings
-from proxy.store.db import DatabaseUnavailable, probe
+from proxy.store.db import DatabaseMisconfigured, DatabaseUnavailable, probe
 
 
 class PreflightError(Exception):
@@ -73,9 +73,16 @@ def bind(host: str, port: int, *, host_setting: str, port_setting: str) -> socke
     return sock
 
 
-async def check_database(settings: Settings) -> None:
-    """The database answers (PostgreSQL reachable, database and role known; SQLite folder there)."""
+async def check_database(settings: Settings) -> str | None:
+    """The database can be used as configured (PostgreSQL database and role known, SQLite
+    folder there); raises `PreflightError` otherwise. An unreachable or silent server is an
+    outage, not a mistake: the gateway starts anyway (usage is journaled, keys come from
+    the local snapshot, migrations run when it answers) and this returns the warning."""
     try:
         await probe(settings.database_url)
-    except DatabaseUnavailable as exc:
+    except DatabaseMisconfigured as exc:
         raise PreflightError(f"{settings.source('database_url')}: {exc}") from None
+    except DatabaseUnavailable as exc:
+        return (f"{settings.source('database_url')}: {exc}; starting anyway: usage is "
+                "journaled and stored once the database answers")
+    return None

@@ -1,6 +1,7 @@
 """The request path's two right-sizing hooks, built once per process from the settings.
 
-    hooks = await RightsizingHooks.open(settings, engine, upstream)     # runtime start
+    hooks = RightsizingHooks.build(settings, engine, upstream)          # runtime start
+    await hooks.start()                                                  # database ready
     decision = hooks.route(team=..., shape=..., model=..., headers=...) # before routing
     hooks.after_answer(event, request_json, answer)                     # after sending
     await hooks.close()                                                  # shutdown
@@ -35,9 +36,10 @@ class RightsizingHooks:
         self.board = board
 
     @classmethod
-    async def open(cls, settings: Settings, engine: AsyncEngine,
-                   upstream: UpstreamClient) -> RightsizingHooks:
-        """Start what the config asks for: a shadow evaluator, an agreement board."""
+    def build(cls, settings: Settings, engine: AsyncEngine,
+              upstream: UpstreamClient) -> RightsizingHooks:
+        """What the config asks for: a shadow evaluator, an agreement board (`start` loads
+        it once the database is there)."""
         config = settings.rightsizing
         shadow = None
         if config.shadow.rules:
@@ -49,8 +51,12 @@ class RightsizingHooks:
         board = None
         if config.route.rules:
             board = AgreementBoard(engine, window_days=config.route.window_days)
-            await board.start()
         return cls(config, shadow=shadow, board=board)
+
+    async def start(self) -> None:
+        """Load the agreement evidence and keep it fresh (the database is up and migrated)."""
+        if self.board is not None:
+            await self.board.start()
 
     async def close(self) -> None:
         if self.board is not None:

@@ -97,5 +97,5 @@ async def list_keys(rt: RuntimeDep, _: AdminDep, team: TeamName | None = None) -
 async def revoke_key(key_id: KeyId, rt: RuntimeDep, _: AdminDep) -> dict[str, object]:
     if not await store.revoke_key(rt.engine, key_id=key_id):
         raise NotFoundError(f"No active key '{key_id}'.")
-    rt.keys.forget(key_id)
+    rt.keys.revoke(key_id)
     return {"key_id": key_id, "revoked": True}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import text
 
 from proxy.metrics import CONTENT_TYPE
 from proxy.routes.api_docs import errors
@@ -19,25 +18,30 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready (the database is down)"}})
+@router.get("/readyz", responses={503: {"description": "Not ready: no usage row can be persisted"}})
 async def readyz(
     rt: RuntimeDep, response: Response, detail: IsMetricsReaderDep
 ) -> dict[str, object]:
-    """Ready to take traffic: the database answers (usage is spooled while it does not).
-
-    Without the metrics token (or master key) only `status` is shown."""
-    try:
-        async with rt.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        database = "ok"
-    except Exception as exc:  # report, do not raise: readiness is an answer, not an error
-        database = f"unavailable: {type(exc).__name__}"
+    """Ready to take traffic, from state the gateway already holds (never waits on the
+    database). 200 "ok": usage rows reach the journal and the database; 200 "degraded":
+    they are persisted, but one of the two is failing; 503 "unavailable": neither the
+    journal nor the database can take a usage row. Without the metrics token (or the
+    master key) only `status` is shown."""
+    writer = rt.writer
+    database = rt.schema.error or writer.database_error or "ok"
+    journal = f"unwritable: {writer.journal_error}" if writer.journal_error else "ok"
+    if not writer.accepting:
+        status = "unavailable"
         response.status_code = 503
+    else:
+        status = "ok" if database == journal == "ok" else "degraded"
     body: dict[str, object] = {
-        "status": "ok" if database == "ok" else "degraded",
-        "database": database,
-        "usage_queue_rows": rt.writer.queue_size,
-        "usage_spooled_rows": rt.writer.spooled_rows,
+        "status": status,
+        "database": database if database == "ok" else f"unavailable: {database}",
+        "journal": journal,
+        "usage_queue_rows": writer.queue_size,
+        "usage_spooled_rows": writer.spooled_rows,
+        "usage_rows_lost": writer.lost_rows,
     }
     return body if detail else {"status": body["status"]}
 

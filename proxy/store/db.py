@@ -29,6 +29,19 @@ class DatabaseUnavailable(Exception):
     (never its password) and the reason."""
 
 
+class DatabaseMisconfigured(DatabaseUnavailable):
+    """The database cannot be used as configured, whatever the wait: a SQLite folder that is
+    not there, an unknown host, database or role, a refused password. (An unreachable or
+    silent server is an outage instead: the gateway starts and waits for it.)"""
+
+
+# PostgreSQL errors that say the configuration is wrong, not that the server is away.
+_MISCONFIGURED = frozenset({
+    "InvalidCatalogNameError", "InvalidPasswordError", "InvalidAuthorizationSpecificationError",
+    "gaierror",
+})
+
+
 def normalize_url(url: str | URL) -> URL:
     """`url` with its async driver; ValueError for a URL that cannot be parsed or a database
     Wattgate does not support (the message never repeats the URL: it may hold a password)."""
@@ -66,7 +79,7 @@ async def probe(url: str | URL) -> None:
     parsed = normalize_url(url)
     path = sqlite_path(parsed)
     if path is not None and not path.parent.is_dir():
-        raise DatabaseUnavailable(
+        raise DatabaseMisconfigured(
             f"the folder of SQLite file {path} does not exist (create it first)"
         )
     engine = create_engine(parsed)
@@ -74,7 +87,12 @@ async def probe(url: str | URL) -> None:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except (OSError, DBAPIError) as exc:
-        raise DatabaseUnavailable(f"cannot use {_where(parsed)}: {_reason(exc)}") from None
+        cause: BaseException = exc
+        if isinstance(exc, DBAPIError) and exc.orig is not None:  # the driver's own error
+            cause = exc.orig.__cause__ or exc.orig
+        error = (DatabaseMisconfigured if type(cause).__name__ in _MISCONFIGURED
+                 else DatabaseUnavailable)
+        raise error(f"cannot use {_where(parsed)}: {_reason(exc)}") from None
     finally:
         await engine.dispose()
 

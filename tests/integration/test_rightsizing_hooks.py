@@ -48,7 +48,8 @@ async def test_route_follows_the_stored_verdicts(tmp_path: Path, mock_upstream: 
     engine = create_engine(db_url)
     upstream = UpstreamClient(connect_timeout_s=5, read_timeout_s=30)
     await upstream.start()
-    hooks = await RightsizingHooks.open(settings, engine, upstream)
+    hooks = RightsizingHooks.build(settings, engine, upstream)
+    await hooks.start()
     assert hooks.shadow is not None and hooks.board is not None
 
     def route(model: str = "gpt-4o", team: str = "support", **headers: bytes):  # type: ignore[no-untyped-def]
@@ -78,7 +79,8 @@ async def test_route_follows_the_stored_verdicts(tmp_path: Path, mock_upstream: 
     assert route() is None  # 19 of 23: below 90% again
     await hooks.close()
 
-    bare = await RightsizingHooks.open(load_settings(env={}), engine, upstream)
+    bare = RightsizingHooks.build(load_settings(env={}), engine, upstream)
+    await bare.start()
     assert bare.shadow is None and bare.board is None
     assert bare.route(team="support", shape=CLASSIFY, model="gpt-4o", headers={}) is None
     assert not bare.after_answer(None, None, None)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import clean_env, wattgate
+from tests.processes import ServeProcess, clean_env, wattgate
 from tests.servers import free_port
 
 
@@ -46,17 +46,29 @@ def test_sqlite_folder_missing(tmp_path: Path) -> None:
         "does not exist (create it first)")
 
 
-def test_postgres_unreachable_named_where_it_was_set(tmp_path: Path) -> None:
-    port = free_port()  # nothing listens there
-    url = f"postgresql+asyncpg://wattgate:s3cret@127.0.0.1:{port}/wattgate"
+def test_postgres_unknown_host_named_where_it_was_set(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://wattgate:s3cret@no-such-host.invalid:5432/wattgate"
     line = serve_error(tmp_path, WATTGATE_DATABASE_URL=url)
-    assert line.startswith(f"Error: WATTGATE_DATABASE_URL: cannot use PostgreSQL database "
-                           f"'wattgate' at 127.0.0.1:{port}: ")
+    assert line.startswith("Error: WATTGATE_DATABASE_URL: cannot use PostgreSQL database "
+                           "'wattgate' at no-such-host.invalid:5432: ")
     config = tmp_path / "wattgate.yaml"
     config.write_text(f"settings:\n  database_url: '{url}'\n")
     line = serve_error(tmp_path, "--config", str(config))
     assert line.startswith(f"Error: settings.database_url in {config}: cannot use PostgreSQL")
     assert "s3cret" not in line
+
+
+def test_postgres_unreachable_is_an_outage_it_starts_through(tmp_path: Path) -> None:
+    """A server that is not there (yet) is not a mistake: serve starts, says so in one
+    warning naming the setting, and waits for it (see tests/faults/test_start_offline.py)."""
+    port = free_port()  # nothing listens there
+    url = f"postgresql+asyncpg://wattgate:s3cret@127.0.0.1:{port}/wattgate"
+    env = clean_env(WATTGATE_DATABASE_URL=url, WATTGATE_SPOOL_PATH=str(tmp_path / "spool"))
+    gateway = ServeProcess("serve", env=env, cwd=tmp_path).wait_ready()
+    output = gateway.stop()
+    (warning,) = [line for line in output.splitlines() if "WATTGATE_DATABASE_URL" in line]
+    assert f"cannot use PostgreSQL database 'wattgate' at 127.0.0.1:{port}" in warning
+    assert "starting anyway" in warning and "s3cret" not in output
 
 
 @pytest.mark.postgres

@@ -8,23 +8,22 @@ existing ones are terminated (as in a failover).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-import os
+import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.events import UsageEvent
 from proxy.store import UsageWriter, create_engine, upgrade
 from proxy.store.usage import count_events, insert_events, usage_events
+from tests.db_faults import DatabaseHang, outage
 
 FAST = {"flush_interval_s": 0.01, "max_backoff_s": 0.2}
 
@@ -67,35 +66,6 @@ async def _until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-u
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
-
-
-@asynccontextmanager
-async def outage(db_url: str, engine: AsyncEngine) -> AsyncIterator[None]:
-    url = make_url(db_url)
-    if url.get_backend_name() == "sqlite":
-        path = Path(url.database or "")
-        await engine.dispose()  # close pooled connections (they would keep the old file open)
-        os.replace(path, f"{path}.away")
-        path.mkdir()
-        try:
-            yield
-        finally:
-            path.rmdir()
-            os.replace(f"{path}.away", path)
-        return
-    admin = await asyncpg.connect(os.environ["WATTGATE_TEST_PG_URL"].replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            url.database,
-        )
-        try:
-            yield
-        finally:
-            await admin.execute(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS true')
-    finally:
-        await admin.close()
 
 
 async def test_every_submitted_row_is_written(engine: AsyncEngine, spool_path: Path) -> None:
@@ -216,3 +186,110 @@ async def test_a_row_the_database_refuses_does_not_block_the_others(
     [line] = spool_path.with_name("usage.jsonl.rejected").read_text().splitlines()
     assert json.loads(line)["event_id"] == bad.event_id
     await writer.close()
+
+
+@pytest.fixture
+def hang(db_url: str) -> Iterator[DatabaseHang]:
+    hang = DatabaseHang(db_url)
+    yield hang
+    hang.close()
+
+
+async def test_a_hanging_database_sends_rows_to_the_journal_after_the_deadline(
+    hang: DatabaseHang, spool_path: Path
+) -> None:
+    """A database that stops answering without closing connections: after the write
+    deadline the queued rows leave memory (the journal has them), the queue never holds
+    more than its bound, and once the database answers every row is written once."""
+    await asyncio.to_thread(upgrade, hang.url)
+    engine = create_engine(hang.url)
+    writer = UsageWriter(engine, spool_path=spool_path, max_queue=50, write_timeout_s=0.5,
+                         **FAST)
+    await writer.start()
+    before, during = _events(20), _events(300)
+    for event in before:
+        writer.submit(event)
+    await writer.wait_idle(timeout=20)
+    with hang.during():
+        for event in during:
+            writer.submit(event)
+            assert writer.queue_size <= 50
+        await _until(lambda: not writer.healthy and writer.queue_size == 0)
+        assert writer.spooled_rows == len(during) and writer.accepting
+        # PostgreSQL: the deadline; SQLite: its lock wait, set below the deadline.
+        assert re.search(r"longer than 0\.5 s|database is locked", writer.database_error or "")
+    await writer.wait_idle(timeout=30)
+    assert writer.healthy
+    assert await count_events(engine) == await _distinct_events(engine) == 320
+    await writer.close()
+    await engine.dispose()
+
+
+async def test_an_unwritable_journal_keeps_rows_in_memory_and_counts_what_it_drops(
+    db_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("the journal's directory should be here")
+    writer = UsageWriter(engine, spool_path=blocker / "usage.jsonl", max_queue=20, **FAST)
+    await writer.start()
+    for event in _events(20):
+        writer.submit(event)
+    await writer.wait_idle(timeout=20)
+    assert await count_events(engine) == 20  # straight from memory
+    assert writer.journal_error and writer.accepting and writer.lost_rows == 0
+
+    async with outage(db_url, engine):
+        await writer.wait_idle(timeout=1)  # nothing pending: the next write finds the outage
+        for event in _events(50):
+            writer.submit(event)
+        await _until(lambda: not writer.healthy)
+        assert not writer.accepting  # neither the journal nor the database takes rows
+        assert writer.queue_size == 20 and writer.lost_rows == 30
+
+    await writer.wait_idle(timeout=20)
+    assert await count_events(engine) == 20 + 20 and writer.lost_rows == 30
+
+    blocker.unlink()  # the journal's volume is back
+    await _until(lambda: writer.journal_error is None)
+    async with outage(db_url, engine):
+        for event in _events(40):
+            writer.submit(event)
+        await _until(lambda: not writer.healthy and writer.spooled_rows == 40)
+        assert writer.accepting and writer.lost_rows == 30
+    await writer.wait_idle(timeout=20)
+    assert await count_events(engine) == await _distinct_events(engine) == 80
+    await writer.close()
+
+
+async def test_streams_cut_by_a_crash_are_recorded_as_interrupted(
+    engine: AsyncEngine, spool_path: Path
+) -> None:
+    cut, finished = _events(2)
+    for event in (cut, finished):
+        event.status_code, event.error_type, event.stream = 499, "gateway_interrupted", True
+    crashed = UsageWriter(engine, spool_path=spool_path, segment_bytes=2048, **FAST)
+    crashed.begin_stream(cut)
+    rows = _events(20)
+    for event in rows[:10]:
+        crashed.submit(event)
+    crashed.begin_stream(finished)
+    for event in rows[10:]:
+        crashed.submit(event)  # small segments: the marks sit in segments sealed long ago
+    done = dataclasses.replace(finished, status_code=200, error_type=None)
+    crashed.submit(done)
+    assert crashed.open_streams == 1
+    del crashed  # the process dies: no close(), nothing reached the database
+
+    restarted = UsageWriter(engine, spool_path=spool_path, **FAST)
+    await restarted.start()
+    await restarted.wait_idle(timeout=20)
+    async with engine.connect() as conn:
+        stored = {
+            r.event_id: (r.status_code, r.error_type, r.usage_source)
+            for r in await conn.execute(select(usage_events))
+        }
+    assert len(stored) == 22 == await count_events(engine)
+    assert stored[cut.event_id] == (499, "gateway_interrupted", "none")
+    assert stored[done.event_id] == (200, None, "none")
+    await restarted.close()
+    assert not list(spool_path.parent.glob("usage.jsonl.0*"))
