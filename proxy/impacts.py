@@ -23,6 +23,9 @@ def plain_decimal(x: float) -> str:
     if not math.isfinite(x) or abs(x) < 1e-12:
         return "0"
     rounded = f"{x:.{SIGNIFICANT_DIGITS - 1}e}"  # d.ddddde±XX: six digits and the exponent
+    shortest = repr(float(rounded))  # plain already from 1e-4 to 1e16 (the common case)
+    if "e" not in shortest:
+        return _padded(shortest)
     exponent = int(rounded[rounded.index("e") + 1 :])
     text = f"{float(rounded):.{max(0, SIGNIFICANT_DIGITS - 1 - exponent)}f}"
     if "." not in text:
@@ -30,6 +33,18 @@ def plain_decimal(x: float) -> str:
     keep = max(0, MIN_DIGITS - 1 - exponent)  # decimals that four significant digits need
     head, _, decimals = text.partition(".")
     decimals = decimals.rstrip("0").ljust(keep, "0")
+    return f"{head}.{decimals}" if decimals else head
+
+
+def _padded(text: str) -> str:
+    """A plain decimal with zeros added to show four significant digits (`.0` dropped)."""
+    head, _, decimals = text.partition(".")
+    if decimals == "0":
+        decimals = ""
+    digits = len(head.lstrip("-").lstrip("0") + decimals) if head.strip("-0") else len(
+        decimals.lstrip("0"))
+    if digits < MIN_DIGITS:
+        decimals += "0" * (MIN_DIGITS - digits)
     return f"{head}.{decimals}" if decimals else head
 
 
